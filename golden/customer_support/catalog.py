@@ -1,0 +1,35 @@
+"""The customer-support catalog, declared as Pydantic argument models (one per tool)."""
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.catalog import catalog_from_models
+
+# Free-text reasons cannot fairly be judged by exact equality: match them normalized.
+_REASON = {"x-match": "normalized"}
+
+
+class TrackOrderArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    order_id: str = Field(description="Order id, e.g. ORD-1234")
+
+
+class RequestRefundArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    order_id: str = Field(description="Order id, e.g. ORD-1234")
+    reason: str = Field(description="Why the customer wants a refund", json_schema_extra=_REASON)
+
+
+class EscalateArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(description="Why a human is needed", json_schema_extra=_REASON)
+
+
+CATALOG = catalog_from_models(
+    name="customer_support",
+    description="You route customer-support requests to tools.",
+    tools={
+        "track_order": ("get the status of an order.", TrackOrderArgs),
+        "request_refund": ("file a refund.", RequestRefundArgs),
+        "escalate": ("hand off to a human agent.", EscalateArgs),
+    },
+)

@@ -1,0 +1,264 @@
+"""The output contract and its parser: a model's raw text in, a typed verdict out.
+
+A router's output is exactly one JSON object, ``{"tool": NAME, "arguments": {...}}`` or
+``{"tool": "no_tool", "reason": "..."}``. :func:`parse_tool_call` never raises on model
+output, however hostile: every way an output can be wrong is an :class:`ErrorKind`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from harness.catalog import NO_TOOL, Catalog
+from harness.schema import validate_arguments
+
+MAX_OUTPUT_CHARS = 64 * 1024
+"""Outputs longer than this are refused unread (``too_large``): a router never needs it."""
+
+MAX_DEPTH = 32
+"""Deepest nesting of arrays/objects accepted (``too_deep``); a tool call needs about four."""
+
+ParseMode = Literal["strict", "lenient"]
+
+
+class ErrorKind(StrEnum):
+    """Why an output is not a valid tool call. The value is what results files store."""
+
+    EMPTY = "empty"
+    TOO_LARGE = "too_large"
+    TOO_DEEP = "too_deep"
+    NOT_JSON = "not_json"
+    DUPLICATE_KEY = "duplicate_key"
+    NON_FINITE = "non_finite"
+    NOT_OBJECT = "not_object"
+    MISSING_TOOL = "missing_tool"
+    UNKNOWN_TOOL = "unknown_tool"
+    EXTRA_KEYS = "extra_keys"
+    MISSING_ARGUMENTS = "missing_arguments"
+    MISSING_REASON = "missing_reason"
+    MISSING_ARGUMENT = "missing_argument"
+    UNEXPECTED_ARGUMENT = "unexpected_argument"
+    WRONG_TYPE = "wrong_type"
+    INVALID_VALUE = "invalid_value"
+
+
+class ParseResult(BaseModel):
+    """A validated call (``valid``) or the first reason the output is not one.
+
+    For a valid output, ``tool`` is a catalog tool or ``no_tool``; ``arguments`` holds the
+    call's arguments (empty for ``no_tool``) and ``reason`` the no-tool reason.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    valid: bool
+    tool: str | None = None
+    arguments: dict[str, Any] | None = None
+    reason: str | None = None
+    error: ErrorKind | None = None
+    detail: str = ""
+    mode: ParseMode = "strict"
+    extracted: bool = False
+    """Lenient mode only: the JSON object was cut out of surrounding prose or a fence."""
+
+    @property
+    def is_tool_call(self) -> bool:
+        """A valid call of a real tool (the kind of output that touches real systems)."""
+        return self.valid and self.tool not in (None, NO_TOOL)
+
+    @property
+    def is_no_tool(self) -> bool:
+        return self.valid and self.tool == NO_TOOL
+
+    @property
+    def label(self) -> str:
+        """The confusion-matrix column: the tool name, ``no_tool``, or ``invalid``."""
+        return self.tool if self.valid and self.tool is not None else "invalid"
+
+
+def _fail(kind: ErrorKind, detail: str, mode: ParseMode, extracted: bool = False) -> ParseResult:
+    return ParseResult(valid=False, error=kind, detail=detail, mode=mode, extracted=extracted)
+
+
+class _Reject(Exception):
+    """Internal: raised by JSON hooks, caught inside the parser, never escapes it."""
+
+    def __init__(self, kind: ErrorKind, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+
+
+def _pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _Reject(ErrorKind.DUPLICATE_KEY, f"key {key[:60]!r} appears twice")
+        obj[key] = value
+    return obj
+
+
+def _constant_hook(name: str) -> Any:
+    raise _Reject(ErrorKind.NON_FINITE, f"{name} is not valid JSON")
+
+
+def _float_hook(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Reject(ErrorKind.NON_FINITE, f"number {text[:40]} overflows to infinity")
+    return value
+
+
+def nesting_depth(text: str) -> int:
+    """Deepest bracket nesting outside string literals (a cheap guard before ``json.loads``)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def load_json_strict(text: str) -> Any:
+    """Parse one JSON document, refusing duplicate keys, NaN/Infinity and deep nesting.
+
+    Raises ``_Reject`` (internal) with the error kind; callers in this module catch it.
+    """
+    if len(text) > MAX_OUTPUT_CHARS:
+        raise _Reject(ErrorKind.TOO_LARGE, f"{len(text)} characters > limit {MAX_OUTPUT_CHARS}")
+    if not text.strip():
+        raise _Reject(ErrorKind.EMPTY, "the output is empty")
+    depth = nesting_depth(text)
+    if depth > MAX_DEPTH:
+        raise _Reject(ErrorKind.TOO_DEEP, f"nesting depth {depth} > limit {MAX_DEPTH}")
+    try:
+        return json.loads(
+            text,
+            object_pairs_hook=_pairs_hook,
+            parse_constant=_constant_hook,
+            parse_float=_float_hook,
+        )
+    except _Reject:
+        raise
+    except json.JSONDecodeError as exc:
+        raise _Reject(ErrorKind.NOT_JSON, f"{exc.msg} at char {exc.pos}") from None
+    except (ValueError, RecursionError) as exc:
+        # e.g. an integer literal beyond Python's digit limit
+        raise _Reject(ErrorKind.TOO_LARGE, str(exc)[:120]) from None
+
+
+def extract_json_object(text: str) -> str | None:
+    """Find the first balanced ``{...}`` in ``text`` (string-aware), for lenient mode."""
+    start = text.find("{")
+    while start != -1:
+        depth = 0
+        in_string = escaped = False
+        for i in range(start, len(text)):
+            ch = text[i]
+            if in_string:
+                if escaped:
+                    escaped = False
+                elif ch == "\\":
+                    escaped = True
+                elif ch == '"':
+                    in_string = False
+            elif ch == '"':
+                in_string = True
+            elif ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+                if depth == 0:
+                    return text[start : i + 1]
+        start = text.find("{", start + 1)
+    return None
+
+
+def validate_call(data: Any, catalog: Catalog, mode: ParseMode = "strict") -> ParseResult:
+    """Check an already-decoded JSON value against the output contract and the catalog."""
+    if not isinstance(data, dict):
+        kind = type(data).__name__ if data is not None else "null"
+        return _fail(ErrorKind.NOT_OBJECT, f"top level is {kind}, not an object", mode)
+    if "tool" not in data:
+        return _fail(ErrorKind.MISSING_TOOL, "no 'tool' key", mode)
+    tool_name = data["tool"]
+    if not isinstance(tool_name, str):
+        return _fail(ErrorKind.WRONG_TYPE, "tool: must be a string", mode)
+    if tool_name == NO_TOOL:
+        extra = sorted(set(data) - {"tool", "reason"})
+        if extra:
+            return _fail(ErrorKind.EXTRA_KEYS, f"unexpected keys for no_tool: {extra[:5]}", mode)
+        if "reason" not in data:
+            return _fail(ErrorKind.MISSING_REASON, "no_tool needs a 'reason'", mode)
+        if not isinstance(data["reason"], str):
+            return _fail(ErrorKind.WRONG_TYPE, "reason: must be a string", mode)
+        return ParseResult(valid=True, tool=NO_TOOL, arguments={}, reason=data["reason"], mode=mode)
+    tool = catalog.tool(tool_name)
+    if tool is None:
+        shown = tool_name if len(tool_name) <= 60 else tool_name[:57] + "..."
+        return _fail(
+            ErrorKind.UNKNOWN_TOOL,
+            f"tool {shown!r} is not in catalog {catalog.name!r} ({', '.join(catalog.tool_names)})",
+            mode,
+        )
+    extra = sorted(set(data) - {"tool", "arguments"})
+    if extra:
+        return _fail(ErrorKind.EXTRA_KEYS, f"unexpected keys: {[k[:40] for k in extra[:5]]}", mode)
+    if "arguments" not in data:
+        return _fail(ErrorKind.MISSING_ARGUMENTS, "no 'arguments' object", mode)
+    arguments = data["arguments"]
+    if not isinstance(arguments, dict):
+        return _fail(ErrorKind.WRONG_TYPE, "arguments: must be an object", mode)
+    problem = validate_arguments(arguments, tool.parameters)
+    if problem is not None:
+        return _fail(ErrorKind(problem[0]), problem[1], mode)
+    return ParseResult(valid=True, tool=tool.name, arguments=arguments, mode=mode)
+
+
+def parse_tool_call(text: Any, catalog: Catalog, mode: ParseMode = "strict") -> ParseResult:
+    """Parse and validate one raw model output. Never raises, whatever ``text`` holds.
+
+    Strict mode (the default, and the only one in the headline numbers) accepts exactly one
+    JSON object, optionally surrounded by whitespace. Lenient mode first cuts one object
+    out of prose or a code fence; its results are reported apart.
+    """
+    try:
+        if not isinstance(text, str):
+            return _fail(ErrorKind.NOT_JSON, f"output is {type(text).__name__}, not text", mode)
+        if len(text) > MAX_OUTPUT_CHARS:
+            return _fail(
+                ErrorKind.TOO_LARGE, f"{len(text)} characters > limit {MAX_OUTPUT_CHARS}", mode
+            )
+        extracted = False
+        body = text
+        if mode == "lenient":
+            stripped = text.strip()
+            if not (stripped.startswith("{") and stripped.endswith("}")):
+                found = extract_json_object(text)
+                if found is not None:
+                    body, extracted = found, True
+        try:
+            data = load_json_strict(body)
+        except _Reject as rej:
+            return _fail(rej.kind, rej.detail, mode, extracted)
+        result = validate_call(data, catalog, mode)
+        return result.model_copy(update={"extracted": extracted}) if extracted else result
+    except Exception as exc:  # noqa: BLE001 - the contract: model output never crashes a run
+        return _fail(ErrorKind.NOT_JSON, f"unparseable output ({type(exc).__name__})", mode)
