@@ -179,7 +179,7 @@ def _type_label(prop: Mapping[str, Any]) -> str:
     names = {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}
     kind = prop.get("type", "any")
     if isinstance(kind, list):
-        return " | ".join(names.get(k, k) for k in kind)
+        return " | ".join(names.get(str(k), str(k)) for k in kind)
     if kind == "array":
         return f"list[{_type_label(prop.get('items', {}))}]"
     return names.get(kind, str(kind))
@@ -191,7 +191,11 @@ def _inline_refs(schema: Any, defs: Mapping[str, Any], where: str) -> Any:
         if "$ref" in schema:
             ref = schema["$ref"]
             prefix = "#/$defs/"
-            if not isinstance(ref, str) or not ref.startswith(prefix) or ref[7:] not in defs:
+            if (
+                not isinstance(ref, str)
+                or not ref.startswith(prefix)
+                or ref[len(prefix) :] not in defs
+            ):
                 raise CatalogError(f"{where}: cannot resolve $ref {ref!r}")
             merged = {k: v for k, v in schema.items() if k != "$ref"}
             merged.update(_inline_refs(defs[ref[len(prefix) :]], defs, where))

@@ -137,12 +137,16 @@ def parse_case(raw: Any, catalog: Catalog, where: str) -> GoldenCase:
     if prompt is not None and (not isinstance(prompt, str) or not prompt.strip()):
         raise _err(where, "prompt", "must be a non-empty string", "Write the user's request")
     if messages is not None:
-        ok = isinstance(messages, list) and messages and all(
-            isinstance(m, dict)
-            and set(m) == {"role", "content"}
-            and m["role"] in ("user", "assistant", "system", "tool")
-            and isinstance(m["content"], str)
-            for m in messages
+        ok = (
+            isinstance(messages, list)
+            and messages
+            and all(
+                isinstance(m, dict)
+                and set(m) == {"role", "content"}
+                and m["role"] in ("user", "assistant", "system", "tool")
+                and isinstance(m["content"], str)
+                for m in messages
+            )
         )
         if not ok or messages[-1]["role"] != "user":
             raise _err(
@@ -224,7 +228,13 @@ def read_jsonl(path: Path, catalog: Catalog) -> list[GoldenCase]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise GoldenFileError(f"{path}: cannot read golden file: {exc}") from None
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    # Split on newlines only: str.splitlines() also breaks at U+2028, U+0085 and other
+    # characters that are legal inside a JSON string, which would cut a case in two.
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    for lineno, raw_line in enumerate(lines, start=1):
+        line = raw_line.removesuffix("\r")
         where = f"{path}:{lineno}"
         if not line.strip():
             raise _err(where, "line", "is blank", "Remove blank lines (one case per line)")

@@ -43,7 +43,8 @@ def values_match(predicted: Any, gold: Any, policy: MatchPolicy) -> bool:
             and not isinstance(predicted, bool)
             and not isinstance(gold, bool)
         ):
-            return float(predicted) == float(gold)
+            # Exact int/float comparison: float() would overflow on huge integers.
+            return bool(predicted == gold)
     return canonical(predicted) == canonical(gold)
 
 

@@ -64,7 +64,8 @@ class Rate(BaseModel):
     def __str__(self) -> str:
         if self.value is None:
             return "no cases"
-        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}] ({self.numerator}/{self.denominator})"
+        counts = f"({self.numerator}/{self.denominator})"
+        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}] {counts}"
 
 
 class Metrics(BaseModel):

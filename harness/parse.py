@@ -165,7 +165,12 @@ def load_json_strict(text: str) -> Any:
 
 
 def extract_json_object(text: str) -> str | None:
-    """Find the first balanced ``{...}`` in ``text`` (string-aware), for lenient mode."""
+    """Find the first balanced ``{...}`` in ``text`` (string-aware), for lenient mode.
+
+    Gives up (``None``) once braces nest deeper than :data:`MAX_DEPTH`: such an object would
+    be refused as ``too_deep`` anyway, and rescanning from every later brace would take time
+    quadratic in the length of a hostile output.
+    """
     start = text.find("{")
     while start != -1:
         depth = 0
@@ -183,6 +188,8 @@ def extract_json_object(text: str) -> str | None:
                 in_string = True
             elif ch == "{":
                 depth += 1
+                if depth > MAX_DEPTH:
+                    return None
             elif ch == "}":
                 depth -= 1
                 if depth == 0:
@@ -260,5 +267,5 @@ def parse_tool_call(text: Any, catalog: Catalog, mode: ParseMode = "strict") -> 
             return _fail(rej.kind, rej.detail, mode, extracted)
         result = validate_call(data, catalog, mode)
         return result.model_copy(update={"extracted": extracted}) if extracted else result
-    except Exception as exc:  # noqa: BLE001 - the contract: model output never crashes a run
+    except Exception as exc:
         return _fail(ErrorKind.NOT_JSON, f"unparseable output ({type(exc).__name__})", mode)

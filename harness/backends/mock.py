@@ -35,7 +35,13 @@ class MockBackend(Backend):
             )
         self._raw = self.path.read_bytes()
         self.outputs: dict[str, Generation] = {}
-        for lineno, line in enumerate(self._raw.decode("utf-8").splitlines(), start=1):
+        try:
+            text = self._raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CheckpointError(f"{self.path}: not UTF-8 text ({exc.reason})") from None
+        # Split on newlines only: str.splitlines() also breaks at U+2028 and U+0085,
+        # which json.dumps(..., ensure_ascii=False) leaves raw inside an output string.
+        for lineno, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
                 continue
             try:
@@ -83,3 +89,16 @@ class MockBackend(Backend):
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "mock", "spec": self.spec, "path": str(self.path)}
+
+
+def gold_replay_rows(sets: Sequence[Any]) -> list[dict[str, str]]:
+    """Replay rows whose outputs are the gold answers: a perfect router, for smoke tests."""
+    rows = []
+    for golden_set in sets:
+        for case in golden_set.cases:
+            if case.target.tool == "no_tool":
+                output = {"tool": "no_tool", "reason": f"no tool fits this {case.category.value}"}
+            else:
+                output = {"tool": case.target.tool, "arguments": case.target.arguments}
+            rows.append({"id": case.key, "output": json.dumps(output, ensure_ascii=False)})
+    return rows
