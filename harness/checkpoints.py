@@ -7,12 +7,13 @@ from typing import Literal
 
 from harness.errors import CheckpointError
 
-CheckpointKind = Literal["mock", "base", "hf_model", "lora_adapter", "gguf", "hub"]
+CheckpointKind = Literal["mock", "openai", "base", "hf_model", "lora_adapter", "gguf", "hub"]
 
 ACCEPTED = (
     "Accepted: base (the bundled SmolLM2-135M-Instruct), a transformers model folder "
     "(config.json + weights), a PEFT LoRA adapter folder (adapter_config.json), a .gguf "
-    "file, a Hub id (org/name), or mock:FILE.jsonl (replayed outputs)"
+    "file, a Hub id (org/name), openai:URL#MODEL (an OpenAI-compatible server), or "
+    "mock:FILE.jsonl (replayed outputs)"
 )
 
 
@@ -22,6 +23,8 @@ def detect_checkpoint(spec: str) -> tuple[CheckpointKind, str]:
         raise CheckpointError(f"--checkpoint is empty. {ACCEPTED}")
     if spec.startswith("mock:"):
         return "mock", spec[len("mock:") :]
+    if spec.startswith("openai:"):
+        return "openai", spec[len("openai:") :]
     spec = spec.removeprefix("hf:")
     if spec == "base":
         return "base", spec

@@ -80,10 +80,10 @@ def generate_cached(
 ) -> tuple[list[Generation], int]:
     """Generate through the cache: returns the outputs in order and how many were cached.
 
-    Replay backends (``mock:``) are never cached: their file is already the cache.
+    Backends that are not ``cacheable`` (replays, remote servers) always generate.
     """
     fingerprint = backend.fingerprint()
-    if cache is None or fingerprint == "unknown" or backend.describe().get("kind") == "mock":
+    if cache is None or fingerprint == "unknown" or not backend.cacheable:
         return backend.generate(requests, config, progress), 0
     keys = [cache_key(fingerprint, config, r.messages) for r in requests]
     found: list[Generation | None] = [cache.get(k) for k in keys]

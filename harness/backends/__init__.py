@@ -41,6 +41,10 @@ def resolve_backend(spec: str, **options: Any) -> Backend:
         from harness.backends.mock import MockBackend
 
         return MockBackend(spec[len("mock:") :])
+    if spec.startswith("openai:"):
+        from harness.backends.openai import OpenAIBackend
+
+        return OpenAIBackend(spec)
     try:
         from harness.backends.hf import load_hf_backend
     except ImportError as exc:  # pragma: no cover - depends on the environment

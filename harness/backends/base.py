@@ -53,6 +53,9 @@ class Backend(ABC):
 
     #: The ``--checkpoint`` text this backend was built from.
     spec: str = ""
+    #: Whether outputs may be cached by fingerprint (not for replays or remote servers,
+    #: whose weights the fingerprint cannot see).
+    cacheable: bool = True
 
     @abstractmethod
     def generate(

@@ -25,6 +25,8 @@ from harness.errors import CheckpointError
 class MockBackend(Backend):
     """Replays canned outputs by case id (``id`` or ``catalog/id``)."""
 
+    cacheable = False
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.spec = f"mock:{path}"
