@@ -111,12 +111,9 @@ class EvaluationSession:
     def write(self, results: RunResults, comparison: Comparison | None) -> RunFiles:
         folder = Path(self.settings.reports_dir) / results.run_id
         files = RunFiles(results=write_results(results, folder / "results.json"))
-        try:
-            from harness.report import write_report
-        except ImportError:  # pragma: no cover - the report module ships with the package
-            write_report = None
-        if write_report is not None:
-            files.report = write_report(results, folder / "report.html", comparison)
+        from harness.report import write_report
+
+        files.report = write_report(results, folder / "report.html", comparison)
         if self.settings.save_baseline:
             from harness.compare import save_baseline
 

@@ -67,9 +67,12 @@ class MockBackend(Backend):
     def _lookup(self, request_id: str) -> Generation:
         if request_id in self.outputs:
             return self.outputs[request_id]
-        short = request_id.split("/", 1)[-1]
-        if short in self.outputs:
-            return self.outputs[short]
+        # Without its catalog prefix (a catalog name may itself hold "/").
+        parts = request_id.split("/")
+        for i in range(1, len(parts)):
+            short = "/".join(parts[i:])
+            if short in self.outputs:
+                return self.outputs[short]
         raise CheckpointError(
             f"{self.path}: no output for case {request_id!r}; a mock file must hold an output "
             "for every case it is run on (missing cases are errors, not passes)"

@@ -1,0 +1,497 @@
+"""Baseline comparison: which cases regressed, which were fixed, and whether it is noise.
+
+Two runs are paired case by case on their ``catalog/id`` key. A case that passed in the
+baseline and fails now is a regression; the reverse is a fix. The exact McNemar test on
+those two counts says whether the change is larger than chance would explain.
+
+Comparisons that mean nothing are refused rather than reported: different results-file
+schemas, or different golden sets that share fewer than half of their cases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.atomic import write_atomic
+from harness.errors import RoutecheckError
+from harness.metrics import HEADLINE, LOWER_IS_BETTER, Rate
+from harness.results import CaseRecord, RunResults, read_results
+from harness.scoring import Outcome
+from harness.stats import mcnemar_exact
+
+DELTA_METRICS: tuple[str, ...] = (*HEADLINE, "silent_corruption_rate")
+"""The metrics whose change a comparison reports: the seed's four and silent corruption."""
+
+SLICES: tuple[str, ...] = ("all", "dev", "holdout")
+
+BASELINES_DIR = "baselines"
+"""Saved baselines live in ``<reports_dir>/baselines/<NAME>.json``."""
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+CaseStatus = Literal["regression", "fix", "still_failing", "still_passing", "added", "removed"]
+Verdict = Literal["better", "worse", "same", "n/a"]
+
+_SAME = 1e-12
+
+
+class ComparisonError(RoutecheckError, ValueError):
+    """Two runs cannot be compared meaningfully, or a baseline cannot be found or saved."""
+
+
+class CaseChange(BaseModel):
+    """One case that did not simply stay passing, with what the baseline made of it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    status: CaseStatus
+    baseline_outcome: Outcome | None = None
+    current_outcome: Outcome | None = None
+    baseline_output: str | None = None
+    baseline_predicted: str | None = None
+    gold_changed: bool = Field(
+        default=False, description="The case's prompt or gold target differs between the runs"
+    )
+
+
+class MetricDelta(BaseModel):
+    """One metric in both runs and the change, read with the metric's direction."""
+
+    model_config = ConfigDict(frozen=True)
+
+    metric: str
+    baseline: Rate
+    current: Rate
+    delta: float | None = Field(description="current - baseline; None if either has no cases")
+    lower_is_better: bool
+    verdict: Verdict
+
+
+class Comparison(BaseModel):
+    """The case-by-case and metric-by-metric difference between two runs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    baseline_run_id: str
+    current_run_id: str
+    baseline_checkpoint: str
+    current_checkpoint: str
+    baseline_created_at: str
+    current_created_at: str
+    same_golden: bool
+    regressions: list[str] = Field(description="Keys that passed in the baseline and fail now")
+    fixes: list[str] = Field(description="Keys that failed in the baseline and pass now")
+    still_failing: list[str]
+    still_passing: list[str]
+    added: list[str] = Field(description="Keys only in the current run")
+    removed: list[str] = Field(description="Keys only in the baseline run")
+    changes: dict[str, CaseChange] = Field(
+        description="Every case except those still passing, by key"
+    )
+    deltas: dict[str, dict[str, MetricDelta]] = Field(
+        description="Slice (all, dev, holdout) -> metric -> delta"
+    )
+    mcnemar_p: float = Field(description="Exact McNemar p-value, b = regressions, c = fixes")
+    warnings: list[str] = Field(default_factory=list)
+
+    @property
+    def n_paired(self) -> int:
+        """Cases present in both runs."""
+        return (
+            len(self.regressions)
+            + len(self.fixes)
+            + len(self.still_failing)
+            + len(self.still_passing)
+        )
+
+    def status(self, key: str) -> CaseStatus | None:
+        """The status of a case key, or None if neither run holds it."""
+        change = self.changes.get(key)
+        if change is not None:
+            return change.status
+        return "still_passing" if key in set(self.still_passing) else None
+
+    def reading(self) -> str:
+        """The McNemar result in one plain-language line."""
+        return mcnemar_reading(self.mcnemar_p, len(self.regressions), len(self.fixes))
+
+
+def format_p(p: float) -> str:
+    """A p-value as a reviewer reads it: two significant digits, floored at 0.001."""
+    if p < 0.001:
+        return "p < 0.001"
+    return f"p = {p:.2g}"
+
+
+def mcnemar_reading(p: float, regressions: int, fixes: int) -> str:
+    """E.g. ``p = 0.03: unlikely to be noise (7 regressions, 1 fix)``."""
+    counts = f"{_plural(regressions, 'regression')}, {_plural(fixes, 'fix', 'fixes')}"
+    if regressions + fixes == 0:
+        return f"{format_p(p)}: no case changed between pass and fail"
+    if p < 0.01:
+        meaning = "very unlikely to be noise"
+    elif p < 0.05:
+        meaning = "unlikely to be noise"
+    elif p < 0.2:
+        meaning = "weak evidence; could well be noise"
+    else:
+        meaning = "consistent with noise"
+    return f"{format_p(p)}: {meaning} ({counts})"
+
+
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (plural or word + 's')}"
+
+
+def _verdict(delta: float | None, lower_is_better: bool) -> Verdict:
+    if delta is None:
+        return "n/a"
+    if abs(delta) < _SAME:
+        return "same"
+    improved = delta < 0 if lower_is_better else delta > 0
+    return "better" if improved else "worse"
+
+
+def metric_delta(metric: str, baseline: Rate, current: Rate) -> MetricDelta:
+    """The change of one rate between two runs, with its direction."""
+    delta = (
+        None if baseline.value is None or current.value is None else current.value - baseline.value
+    )
+    lower = metric in LOWER_IS_BETTER
+    return MetricDelta(
+        metric=metric,
+        baseline=baseline,
+        current=current,
+        delta=delta,
+        lower_is_better=lower,
+        verdict=_verdict(delta, lower),
+    )
+
+
+def _case_changed(a: CaseRecord, b: CaseRecord) -> bool:
+    return a.prompt != b.prompt or a.gold != b.gold or a.accept != b.accept
+
+
+def compare_runs(current: RunResults, baseline: RunResults) -> Comparison:
+    """Pair two runs case by case and metric by metric.
+
+    Raises :class:`ComparisonError` when the comparison would be meaningless: different
+    schema versions, no case in common, or different golden sets sharing fewer than half
+    of the larger run's cases.
+    """
+    if current.schema_version != baseline.schema_version:
+        raise ComparisonError(
+            f"cannot compare results of schema version {current.schema_version} (current) "
+            f"with schema version {baseline.schema_version} (baseline); re-run the older one"
+        )
+    cur = {c.key: c for c in current.cases}
+    base = {c.key: c for c in baseline.cases}
+    common = [k for k in cur if k in base]
+    larger = max(len(cur), len(base))
+    same_golden = current.golden_fingerprint == baseline.golden_fingerprint
+    if larger and not common:
+        raise ComparisonError(
+            f"the runs share no case (current {len(cur)} cases, baseline {len(base)}): "
+            "there is nothing to compare"
+        )
+    if not same_golden and 2 * len(common) < larger:
+        raise ComparisonError(
+            f"the runs used different golden sets ({baseline.golden_fingerprint} -> "
+            f"{current.golden_fingerprint}) and share only {len(common)} of {larger} cases "
+            "(fewer than half): the comparison would be meaningless; re-run the baseline on "
+            "the current golden set"
+        )
+
+    warnings: list[str] = []
+    if not same_golden:
+        warnings.append(
+            f"the golden sets differ ({baseline.golden_fingerprint} -> "
+            f"{current.golden_fingerprint}); {len(common)} of {larger} cases are compared "
+            "pairwise, and metric deltas mix the two sets"
+        )
+    added = [k for k in cur if k not in base]
+    removed = [k for k in base if k not in cur]
+    if added or removed:
+        warnings.append(
+            f"only some cases overlap: {len(common)} in both runs, "
+            f"{len(added)} only in the current run, {len(removed)} only in the baseline"
+        )
+    if current.parse_mode != baseline.parse_mode:
+        warnings.append(
+            f"parse mode differs: {baseline.parse_mode} (baseline) -> {current.parse_mode}"
+        )
+    if current.decoding != baseline.decoding:
+        warnings.append(
+            f"decoding settings differ: {_dict_diff(baseline.decoding, current.decoding)}"
+        )
+
+    lists: dict[CaseStatus, list[str]] = {
+        "regression": [],
+        "fix": [],
+        "still_failing": [],
+        "still_passing": [],
+    }
+    changes: dict[str, CaseChange] = {}
+    n_gold_changed = 0
+    for key in common:
+        now, then = cur[key], base[key]
+        status: CaseStatus
+        if then.passed and now.passed:
+            status = "still_passing"
+        elif then.passed:
+            status = "regression"
+        elif now.passed:
+            status = "fix"
+        else:
+            status = "still_failing"
+        gold_changed = _case_changed(now, then)
+        n_gold_changed += gold_changed
+        lists[status].append(key)
+        if status != "still_passing":
+            changes[key] = CaseChange(
+                key=key,
+                status=status,
+                baseline_outcome=then.outcome,
+                current_outcome=now.outcome,
+                baseline_output=then.output,
+                baseline_predicted=then.predicted,
+                gold_changed=gold_changed,
+            )
+    if n_gold_changed:
+        warnings.append(
+            f"{_plural(n_gold_changed, 'case')} in both runs changed prompt or gold target; "
+            "they are compared as they are"
+        )
+    for key in added:
+        changes[key] = CaseChange(key=key, status="added", current_outcome=cur[key].outcome)
+    for key in removed:
+        then = base[key]
+        changes[key] = CaseChange(
+            key=key,
+            status="removed",
+            baseline_outcome=then.outcome,
+            baseline_output=then.output,
+            baseline_predicted=then.predicted,
+        )
+
+    deltas: dict[str, dict[str, MetricDelta]] = {}
+    for split in SLICES:
+        if split not in current.metrics or split not in baseline.metrics:
+            continue
+        now_m, then_m = current.metrics[split].overall, baseline.metrics[split].overall
+        deltas[split] = {m: metric_delta(m, then_m.rate(m), now_m.rate(m)) for m in DELTA_METRICS}
+
+    return Comparison(
+        baseline_run_id=baseline.run_id,
+        current_run_id=current.run_id,
+        baseline_checkpoint=baseline.checkpoint.spec,
+        current_checkpoint=current.checkpoint.spec,
+        baseline_created_at=baseline.created_at,
+        current_created_at=current.created_at,
+        same_golden=same_golden,
+        regressions=lists["regression"],
+        fixes=lists["fix"],
+        still_failing=lists["still_failing"],
+        still_passing=lists["still_passing"],
+        added=added,
+        removed=removed,
+        changes=changes,
+        deltas=deltas,
+        mcnemar_p=mcnemar_exact(len(lists["regression"]), len(lists["fix"])),
+        warnings=warnings,
+    )
+
+
+def _dict_diff(old: dict[str, Any], new: dict[str, Any]) -> str:
+    keys = sorted(k for k in {*old, *new} if old.get(k) != new.get(k))
+    return ", ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in keys)
+
+
+# --- baselines -------------------------------------------------------------------------
+
+
+def check_baseline_name(name: str) -> str:
+    """A baseline name is a plain file name: letters, digits, ``.``, ``_``, ``-``."""
+    if not isinstance(name, str) or not _NAME_RE.match(name) or name.endswith(".json"):
+        raise ComparisonError(
+            f"baseline name {name!r} is not allowed: use 1-64 letters, digits, '.', '_' or "
+            "'-', starting with a letter or digit, without a .json suffix (e.g. 'main')"
+        )
+    return name
+
+
+def baseline_path(name: str, reports_dir: str | Path) -> Path:
+    return Path(reports_dir) / BASELINES_DIR / f"{check_baseline_name(name)}.json"
+
+
+def list_baselines(reports_dir: str | Path) -> list[str]:
+    """Names of the baselines saved under ``reports_dir``."""
+    folder = Path(reports_dir) / BASELINES_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(p.stem for p in folder.glob("*.json") if _NAME_RE.match(p.stem))
+
+
+def save_baseline(results: RunResults, name: str, reports_dir: str | Path) -> Path:
+    """Save a run as the named baseline (atomically; an existing one is replaced)."""
+    path = baseline_path(name, reports_dir)
+    return write_atomic(path, results.model_dump_json(indent=1))
+
+
+def load_baseline(spec: str, reports_dir: str | Path) -> RunResults:
+    """Load a run from ``spec``: a results.json path, a run folder holding one, a baseline
+    saved under ``reports_dir/baselines/``, or a run id under ``reports_dir``."""
+    reports = Path(reports_dir)
+    p = Path(spec)
+    if p.is_file():
+        return read_results(p)
+    if p.is_dir() and (p / "results.json").is_file():
+        return read_results(p / "results.json")
+    if _NAME_RE.match(spec) and not spec.endswith(".json"):
+        saved = reports / BASELINES_DIR / f"{spec}.json"
+        if saved.is_file():
+            return read_results(saved)
+        run = reports / spec / "results.json"
+        if run.is_file():
+            return read_results(run)
+    names = list_baselines(reports)
+    known = f"saved baselines: {', '.join(names)}" if names else "no baselines are saved"
+    raise ComparisonError(
+        f"{spec!r}: no such results file, run folder, or baseline name under "
+        f"{reports / BASELINES_DIR} ({known})"
+    )
+
+
+# --- command line ----------------------------------------------------------------------
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _fmt_delta(delta: float | None) -> str:
+    return "n/a" if delta is None else f"{delta:+.3f}"
+
+
+def summary_lines(comparison: Comparison) -> list[str]:
+    """The short text summary ``routecheck compare`` prints."""
+    c = comparison
+    lines = [
+        f"baseline {c.baseline_run_id} ({c.baseline_checkpoint})",
+        f" current {c.current_run_id} ({c.current_checkpoint})",
+        f"cases: {c.n_paired} paired: {_plural(len(c.regressions), 'regression')}, "
+        f"{_plural(len(c.fixes), 'fix', 'fixes')}, {len(c.still_failing)} still failing, "
+        f"{len(c.still_passing)} still passing; {len(c.added)} added, {len(c.removed)} removed",
+        f"McNemar exact {c.reading()}",
+    ]
+    overall = c.deltas.get("all", {})
+    if overall:
+        lines.append(
+            f"{'metric (all cases)':<24} {'baseline':>8} {'current':>8} {'delta':>7}"
+            f"{'':<8} {'dev':>7} {'holdout':>7}"
+        )
+    for metric, d in overall.items():
+        note = "" if d.verdict in ("same", "n/a") else d.verdict
+        per_split = " ".join(
+            f"{_fmt_delta(c.deltas[s][metric].delta) if s in c.deltas else 'n/a':>7}"
+            for s in ("dev", "holdout")
+        )
+        lines.append(
+            f"{metric:<24} {_fmt(d.baseline.value):>8} {_fmt(d.current.value):>8} "
+            f"{_fmt_delta(d.delta):>7} {note:<7} {per_split}"
+        )
+    lines.extend(f"warning: {w}" for w in c.warnings)
+    if c.regressions:
+        shown = c.regressions[:10]
+        more = f" (+{len(c.regressions) - len(shown)} more)" if len(c.regressions) > 10 else ""
+        lines.append(f"regressions: {', '.join(shown)}{more}")
+    return lines
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="routecheck compare",
+        description=(
+            "Compare a run with a baseline: regressions, fixes, metric deltas and an exact "
+            "McNemar test. BASELINE and CURRENT are results.json files, run folders, run ids "
+            "or saved baseline names."
+        ),
+    )
+    parser.add_argument("baseline", help="the earlier run (A)")
+    parser.add_argument("current", help="the run under review (B)")
+    parser.add_argument("-o", "--output", type=Path, help="write the HTML diff report here")
+    parser.add_argument(
+        "--reports-dir",
+        type=Path,
+        default=Path("reports"),
+        help="where saved baselines and runs live (default: reports)",
+    )
+    parser.add_argument(
+        "--save-baseline",
+        metavar="NAME",
+        help="also save CURRENT as the baseline NAME under REPORTS_DIR/baselines/",
+    )
+    parser.add_argument(
+        "--fail-on-regression",
+        action="store_true",
+        help="exit with status 1 when any case regressed",
+    )
+    return parser
+
+
+def compare_main(argv: list[str] | None = None) -> int:
+    """``routecheck compare BASELINE CURRENT [-o diff.html]``; ``argv`` excludes ``compare``.
+
+    Exit status: 0 compared, 1 regressions with ``--fail-on-regression``, 2 bad input.
+    """
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed the usage error (or --help)
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        if args.save_baseline is not None:
+            check_baseline_name(args.save_baseline)
+        baseline = load_baseline(args.baseline, args.reports_dir)
+        current = load_baseline(args.current, args.reports_dir)
+        comparison = compare_runs(current, baseline)
+        for line in summary_lines(comparison):
+            print(line)
+        if args.output is not None:
+            from harness.report import write_report
+
+            path = write_report(current, args.output, comparison)
+            print(f"wrote {path}")
+        if args.save_baseline is not None:
+            saved = save_baseline(current, args.save_baseline, args.reports_dir)
+            print(f"saved baseline {args.save_baseline!r} to {saved}")
+    except RoutecheckError as exc:
+        print(f"routecheck compare: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"routecheck compare: error: {exc}", file=sys.stderr)
+        return 2
+    if args.fail_on_regression and comparison.regressions:
+        return 1
+    return 0
+
+
+def keys_by_status(comparison: Comparison, keys: Iterable[str]) -> dict[str, CaseStatus]:
+    """The status of each of ``keys`` (current-run keys) in ``comparison``."""
+    out: dict[str, CaseStatus] = {}
+    passing = set(comparison.still_passing)
+    for key in keys:
+        change = comparison.changes.get(key)
+        if change is not None:
+            out[key] = change.status
+        elif key in passing:
+            out[key] = "still_passing"
+    return out

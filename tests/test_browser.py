@@ -1,0 +1,253 @@
+"""The report in a real browser (Debian's /usr/bin/chromium through Playwright).
+
+Opens reports from disk (file://), as a reviewer would: no console errors, the headline
+numbers match results.json, the filters hide and show the right cases, hostile text stays
+text, and a 10,000-case report loads in under two seconds. A screenshot (report.png) is
+saved beside each report.
+
+Playwright never downloads a browser here: it drives the system Chromium, and the tests
+are skipped only when that binary is absent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.compare import DELTA_METRICS, compare_runs
+from harness.report import write_report
+from harness.results import RunResults, read_results, write_results
+from tests.reportdata import (
+    HOSTILE_ATTR,
+    HOSTILE_SCRIPT,
+    case,
+    gold_output,
+    run,
+    synthetic_outputs,
+    synthetic_rows,
+)
+
+CHROMIUM = Path("/usr/bin/chromium")
+LOAD_LIMIT_SECONDS = 2.0
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (apt-get install chromium)"
+)
+
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_api.sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            user_data_dir=str(profile),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=ARGS,
+            viewport={"width": 1280, "height": 900},
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+class Watched:
+    """A page with every console error, page error and dialog recorded."""
+
+    def __init__(self, context: Any) -> None:
+        self.page = context.new_page()
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.page.on(
+            "console",
+            lambda m: self.errors.append(f"console: {m.text}") if m.type == "error" else None,
+        )
+        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+
+        def on_dialog(dialog: Any) -> None:
+            self.dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        self.page.on("dialog", on_dialog)
+
+    def open(self, path: Path) -> float:
+        started = time.perf_counter()
+        self.page.goto(path.resolve().as_uri(), wait_until="load")
+        return time.perf_counter() - started
+
+    def visible(self) -> list[dict[str, str]]:
+        """The data-* attributes of every case row the filters leave visible."""
+        rows: list[dict[str, str]] = self.page.evaluate(
+            "() => Array.from(document.querySelectorAll('#caselist > .case'))"
+            ".filter(el => el.offsetParent !== null)"
+            ".map(el => Object.assign({}, el.dataset))"
+        )
+        return rows
+
+
+def review_runs(tmp_path: Path) -> tuple[RunResults, RunResults]:
+    """A baseline and a current run of 60 cases; the current one has a hostile case."""
+    rows = synthetic_rows(59)
+    hostile = case(
+        "hostile-001",
+        "positive",
+        f"Search for {HOSTILE_SCRIPT} please {HOSTILE_ATTR}",
+        "search_products",
+        {"query": HOSTILE_SCRIPT},
+        split="holdout",
+    )
+    rows.append(hostile)
+    base_out = synthetic_outputs(rows, fail_every=7)
+    base_out["hostile-001"] = gold_output(hostile)
+    cur_out = synthetic_outputs(rows, fail_every=11)
+    cur_out["hostile-001"] = f"{HOSTILE_ATTR}{HOSTILE_SCRIPT}"
+    baseline = run(tmp_path, rows, base_out, name="baseline", run_id="20261101-090000-b45e11")
+    current = run(tmp_path, rows, cur_out, name="current", run_id="20261122-101500-c0ffee")
+    return baseline, current
+
+
+def test_report_in_a_real_browser(browser: Any, tmp_path: Path) -> None:
+    baseline, current = review_runs(tmp_path)
+    folder = tmp_path / "report"
+    results_path = write_results(current, folder / "results.json")
+    comparison = compare_runs(current, baseline)
+    report = write_report(current, folder / "report.html", comparison)
+    saved = read_results(results_path)
+
+    w = Watched(browser)
+    w.open(report)
+    page = w.page
+    assert w.errors == []
+
+    # Headline numbers as results.json has them.
+    overall = saved.metrics[saved.gate_split].overall
+    for metric in DELTA_METRICS:
+        rate = overall.rate(metric)
+        assert rate.value is not None
+        shown = page.locator(f'.headline [data-metric="{metric}"]')
+        assert shown.inner_text() == f"{rate.value:.3f}", metric
+        assert float(shown.get_attribute("data-value") or "nan") == rate.value
+    assert comparison.reading() in page.locator(".mcnemar .reading").inner_text()
+    failed = [g for g in saved.gates if not g.passed]
+    verdict = page.locator(".verdict").inner_text()
+    assert (f"{len(failed)} of {len(saved.gates)} gates failed" in verdict) == bool(failed)
+
+    # Default view: every case except the passing ones.
+    keys_by_status = {
+        "regression": set(comparison.regressions),
+        "fix": set(comparison.fixes),
+    }
+    n_passing_now = sum(c.passed for c in saved.cases)
+    n_fixes = len(comparison.fixes)
+    default = w.visible()
+    assert len(default) == len(saved.cases) - n_passing_now + n_fixes
+    assert {r["status"] for r in default} <= {"regression", "fix", "failing"}
+    assert page.locator("#shown").inner_text() == f"showing {len(default)} of {len(saved.cases)}"
+
+    # Status: only regressions.
+    for status in ("fix", "failing"):
+        page.uncheck(f'input[name="status"][value="{status}"]')
+    shown = w.visible()
+    assert {r["key"] for r in shown} == keys_by_status["regression"]
+    assert all(r["status"] == "regression" for r in shown)
+    assert page.locator("#shown").inner_text() == f"showing {len(shown)} of {len(saved.cases)}"
+
+    # Everything, then without the positive category, then only holdout.
+    for status in ("fix", "failing", "passing"):
+        page.check(f'input[name="status"][value="{status}"]')
+    assert len(w.visible()) == len(saved.cases)
+    page.uncheck('input[name="category"][value="positive"]')
+    shown = w.visible()
+    assert len(shown) == sum(c.category != "positive" for c in saved.cases)
+    assert all(r["category"] != "positive" for r in shown)
+    page.check('input[name="category"][value="positive"]')
+    page.uncheck('input[name="split"][value="dev"]')
+    shown = w.visible()
+    assert len(shown) == sum(c.split == "holdout" for c in saved.cases)
+    assert {r["split"] for r in shown} == {"holdout"}
+    page.check('input[name="split"][value="dev"]')
+
+    # Search finds the hostile case by its literal text.
+    page.fill("#q", "<script>")
+    shown = w.visible()
+    assert [r["key"] for r in shown] == ["shop/hostile-001"]
+    page.fill("#q", "no such text anywhere")
+    assert w.visible() == []
+    assert page.locator("#empty").is_visible()
+    page.fill("#q", "")
+
+    # The hostile case is text: nothing ran, no element was injected.
+    hostile = page.locator('#caselist > .case[data-key="shop/hostile-001"]')
+    text = hostile.inner_text()
+    assert "<script>alert(1)</script>" in text
+    assert HOSTILE_ATTR in text
+    assert page.evaluate("document.querySelectorAll('img').length") == 0
+    assert page.evaluate("document.querySelectorAll('script').length") == 2
+    assert w.dialogs == []
+
+    # Back to the default view for the screenshot a reviewer would see.
+    page.uncheck('input[name="status"][value="passing"]')
+    page.screenshot(path=str(folder / "report.png"), full_page=True)
+    assert (folder / "report.png").stat().st_size > 10_000
+    assert w.errors == [] and w.dialogs == []
+    page.close()
+
+
+def test_10k_case_report_opens_in_under_two_seconds(browser: Any, tmp_path: Path) -> None:
+    rows = synthetic_rows(10_000)
+    current = run(tmp_path, rows, synthetic_outputs(rows), name="big")
+    folder = tmp_path / "report"
+    report = write_report(current, folder / "report.html")
+    size = report.stat().st_size
+    assert size < 5 * 1024 * 1024
+
+    w = Watched(browser)
+    wall = w.open(report)
+    nav = w.page.evaluate(
+        "() => { const n = performance.getEntriesByType('navigation')[0];"
+        " return {load: n.loadEventEnd, dom: n.domContentLoadedEventEnd}; }"
+    )
+    print(
+        f"\n10k-case report: {size / 1e6:.2f} MB; load {wall:.2f} s wall, "
+        f"{nav['load'] / 1000:.2f} s navigation, DOM ready {nav['dom'] / 1000:.2f} s"
+    )
+    assert wall < LOAD_LIMIT_SECONDS
+    assert nav["load"] / 1000 < LOAD_LIMIT_SECONDS
+    assert w.errors == []
+
+    failing = sum(not c.passed for c in current.cases)
+    assert len(w.visible()) == failing
+    # Ticking "passing" shows all 10,000 rows (filter, style and layout) at once.
+    toggle_ms = w.page.evaluate(
+        """() => {
+          const box = document.querySelector('input[name="status"][value="passing"]');
+          const started = performance.now();
+          box.click();
+          document.body.offsetHeight;
+          return performance.now() - started;
+        }"""
+    )
+    print(f"showing all 10,000 cases took {toggle_ms / 1000:.2f} s")
+    assert toggle_ms / 1000 < LOAD_LIMIT_SECONDS
+    assert len(w.visible()) == 10_000
+    assert w.page.locator("#shown").inner_text() == "showing 10,000 of 10,000"
+    w.page.screenshot(path=str(folder / "report.png"))
+    assert w.errors == [] and w.dialogs == []
+    w.page.close()

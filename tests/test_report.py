@@ -1,0 +1,406 @@
+"""The HTML report: escaping of hostile text, self-containment, numbers, size at 10k cases."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.compare import DELTA_METRICS, Comparison, compare_runs
+from harness.gates import GateResult
+from harness.golden import Target
+from harness.report import (
+    TEXT_LIMIT,
+    fmt_value,
+    json_for_script,
+    render_report,
+    write_report,
+)
+from harness.results import GoldenInfo, RunResults
+from harness.scoring import Outcome
+from tests.reportdata import (
+    CATALOG,
+    HOSTILE_ATTR,
+    HOSTILE_SCRIPT,
+    case,
+    outputs_where,
+    run,
+    synthetic_outputs,
+    synthetic_rows,
+)
+
+MAX_BYTES = 5 * 1024 * 1024
+
+
+class Tags(HTMLParser):
+    """Every start tag and attribute the browser would build from a document."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.script_bodies: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script:
+            self.script_bodies.append(data)
+
+
+def parse(page: str) -> Tags:
+    tags = Tags()
+    tags.feed(page)
+    tags.close()
+    return tags
+
+
+def small_rows() -> list[dict[str, Any]]:
+    rows = [
+        case(f"p{i}", "positive", f"where is ORD-{i}", split="holdout" if i % 3 == 0 else "dev")
+        for i in range(8)
+    ]
+    rows += [case(f"n{i}", "chitchat", f"hi there {i}") for i in range(4)]
+    return rows
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[RunResults, RunResults]:
+    rows = small_rows()
+    baseline = run(tmp_path, rows, outputs_where(rows, {"p1", "n1"}), name="base")
+    current = run(tmp_path, rows, outputs_where(rows, {"p2", "p3", "n1"}), name="cur")
+    return baseline, current
+
+
+def hostile_run(tmp_path: Path, name: str = "hostile") -> RunResults:
+    catalog = {**CATALOG, "name": f"cat{HOSTILE_SCRIPT}"}
+    rows = small_rows()
+    rows.append(
+        case(
+            f"id{HOSTILE_ATTR}",
+            "positive",
+            f"{HOSTILE_SCRIPT} and {HOSTILE_ATTR} </textarea></pre><!--",
+            "search_products",
+            {"query": f"{HOSTILE_SCRIPT}{HOSTILE_ATTR}"},
+        )
+    )
+    outputs = outputs_where(rows, {"p2"})
+    outputs[rows[-1]["id"]] = f"{HOSTILE_ATTR}{HOSTILE_SCRIPT}</script><script>alert(2)</script>"
+    # The catalog name holds a "/", so the replay file names cases by their full key.
+    outputs = {f"{catalog['name']}/{k}": v for k, v in outputs.items()}
+    results = run(tmp_path, rows, outputs, name=name, catalog=catalog)
+    # Fields the loaders would refuse, but a hand-edited results.json could hold.
+    golden = [
+        GoldenInfo(**{**g.model_dump(), "tools": [*g.tools, HOSTILE_ATTR]}) for g in results.golden
+    ]
+    confusion = {k: {**v, HOSTILE_SCRIPT: {HOSTILE_ATTR: 1}} for k, v in results.confusion.items()}
+    gates = [
+        *results.gates,
+        GateResult(
+            metric=HOSTILE_SCRIPT,
+            op="<=",
+            threshold=0.0,
+            value=1.0,
+            low=None,
+            high=None,
+            numerator=1,
+            denominator=1,
+            passed=False,
+            offenders=[f"evil{HOSTILE_ATTR}"],
+            message=f"bad gate {HOSTILE_SCRIPT}; worst cases: evil{HOSTILE_ATTR}",
+        ),
+    ]
+    checkpoint = results.checkpoint.model_copy(
+        update={"spec": f"mock:{HOSTILE_ATTR}", "fingerprint": HOSTILE_SCRIPT}
+    )
+    return results.model_copy(
+        update={
+            "golden": golden,
+            "confusion": confusion,
+            "gates": gates,
+            "checkpoint": checkpoint,
+            "run_id": f"run{HOSTILE_SCRIPT}",
+            "decoding": {**results.decoding, HOSTILE_ATTR: HOSTILE_SCRIPT},
+        }
+    )
+
+
+def assert_inert(page: str) -> None:
+    tags = parse(page)
+    names = [t for t, _ in tags.tags]
+    assert "img" not in names
+    scripts = [a for t, a in tags.tags if t == "script"]
+    assert scripts == [{"type": "application/json", "id": "routecheck-summary"}, {}]
+    assert page.count("</script>") == 2
+    for tag, attrs in tags.tags:
+        for name in attrs:
+            assert not name.startswith("on"), (tag, name)
+    assert HOSTILE_SCRIPT not in page
+    assert HOSTILE_ATTR not in page
+    assert "alert(2)</script>" not in page
+
+
+def test_hostile_strings_are_escaped_everywhere(tmp_path: Path) -> None:
+    results = hostile_run(tmp_path)
+    page = render_report(results)
+    assert_inert(page)
+    escaped_script = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    escaped_attr = "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;"
+    assert page.count(escaped_script) >= 5  # prompt, gold, output, catalog, run id, ...
+    assert escaped_attr in page
+    # The hostile case is listed (it fails) with prompt, gold and output as text.
+    hostile_key = results.cases[-1].key
+    assert f'data-key="{html.escape(hostile_key, quote=True)}"' in page
+    assert "&lt;/textarea&gt;&lt;/pre&gt;&lt;!--" in page
+    # The JSON summary holds the hostile checkpoint, escaped for a script element.
+    summary = json.loads(parse(page).script_bodies[0])
+    assert summary["checkpoint"] == f"mock:{HOSTILE_ATTR}"
+    assert summary["run_id"] == f"run{HOSTILE_SCRIPT}"
+
+
+def test_hostile_strings_are_escaped_in_a_comparison(tmp_path: Path) -> None:
+    current = hostile_run(tmp_path, "cur")
+    baseline_results = hostile_run(tmp_path, "base")
+    # The baseline passed the hostile case: it is a regression, shown with its old output.
+    hostile_key = current.cases[-1].key
+    cases = [
+        c.model_copy(update={"passed": True, "outcome": "correct", "output": HOSTILE_SCRIPT})
+        if c.key == hostile_key
+        else c
+        for c in baseline_results.cases
+    ]
+    baseline = baseline_results.model_copy(
+        update={
+            "cases": cases,
+            "run_id": f"base{HOSTILE_ATTR}",
+            "checkpoint": baseline_results.checkpoint.model_copy(update={"spec": HOSTILE_SCRIPT}),
+        }
+    )
+    comparison = compare_runs(current, baseline)
+    assert hostile_key in comparison.regressions
+    page = render_report(current, comparison)
+    assert_inert(page)
+
+
+def test_json_for_script_cannot_close_the_element() -> None:
+    text = json_for_script({"a": "</script><!-- & \u2028", "<b>": 1})
+    assert "<" not in text and ">" not in text and "&" not in text
+    assert "\u2028" not in text
+    assert json.loads(text) == {"a": "</script><!-- & \u2028", "<b>": 1}
+
+
+def test_control_characters_and_surrogates_are_shown_not_broken(tmp_path: Path) -> None:
+    rows = small_rows()
+    outputs = outputs_where(rows)
+    outputs["p2"] = "bad\x00\x1b[31m\u202eoutput"
+    results = run(tmp_path, rows, outputs)
+    cases = [
+        c.model_copy(update={"output": c.output + "\ud800"}) if c.id == "p2" else c
+        for c in results.cases
+    ]
+    path = write_report(results.model_copy(update={"cases": cases}), tmp_path / "r.html")
+    page = path.read_text(encoding="utf-8")
+    assert "bad\u2400\u241b[31m\u202eoutput" in page
+    assert "\x00" not in page and "\x1b" not in page
+
+
+def test_report_is_self_contained(pair: tuple[RunResults, RunResults]) -> None:
+    baseline, current = pair
+    page = render_report(current, compare_runs(current, baseline))
+    assert "http://" not in page and "https://" not in page
+    assert not re.search(r"""(?:src|href|action)\s*=\s*["']?\s*(?:[a-z]+:)?//""", page, re.I)
+    assert not re.search(r"<link[^>]+stylesheet", page, re.I)
+    assert not re.search(r"<script[^>]+src", page, re.I)
+    assert "@import" not in page and "url(" not in page and "@font-face" not in page
+    tags = parse(page)
+    for tag, attrs in tags.tags:
+        for name in ("src", "href"):
+            value = attrs.get(name)
+            if value is not None:
+                assert value.startswith(("#", "data:")), (tag, name, value)
+    csp = next(a for t, a in tags.tags if t == "meta" and a.get("http-equiv"))
+    assert "default-src 'none'" in (csp["content"] or "")
+    assert "script-src 'sha256-" in (csp["content"] or "")
+
+
+def test_headline_numbers_gates_and_deltas(pair: tuple[RunResults, RunResults]) -> None:
+    baseline, current = pair
+    comparison = compare_runs(current, baseline)
+    page = render_report(current, comparison)
+    overall = current.metrics["all"].overall
+    for metric in DELTA_METRICS:
+        rate = overall.rate(metric)
+        assert rate.value is not None
+        shown = re.search(
+            rf'<span data-metric="{metric}" data-slice="all" data-value="([^"]+)">([^<]+)</span>',
+            page,
+        )
+        assert shown is not None, metric
+        assert float(shown.group(1)) == rate.value
+        assert shown.group(2) == f"{rate.value:.3f}" == fmt_value(rate.value)
+        assert f"95% CI {rate.low:.3f}–{rate.high:.3f}" in page
+        delta = comparison.deltas["all"][metric]
+        assert f'data-delta="{metric}"' in page
+        if delta.verdict != "same":
+            assert f"{delta.delta:+.3f} vs baseline" in page
+    for gate in current.gates:
+        assert f'data-gate="{gate.metric}"' in page
+    failed = sum(not g.passed for g in current.gates)
+    assert (f"{failed} of {len(current.gates)} gates failed" in page) == bool(failed)
+    assert comparison.reading().split(" (")[0] in page
+    assert current.checkpoint.spec in page and current.checkpoint.fingerprint in page
+    assert current.run_id in page and "baseline" in page.lower()
+
+
+def test_slice_table_and_confusion_matrix(pair: tuple[RunResults, RunResults]) -> None:
+    _, current = pair
+    page = render_report(current)
+    for split in ("all", "dev", "holdout"):
+        for category in ("overall", "positive", "underspecified", "info_request", "chitchat"):
+            assert f'data-slice="{split}" data-category="{category}"' in page
+    # No chitchat in holdout: an empty category reads as a dash, never as 0 or 1.
+    assert re.search(
+        r'<td class="num muted" data-metric="pass_rate" data-slice="holdout" '
+        r'data-category="chitchat">–</td>',
+        page,
+    )
+    matrix = current.confusion["shop"]
+    assert matrix["track_order"] == {"track_order": 8}  # wrong arguments, right tool
+    assert matrix["no_tool"] == {"no_tool": 3, "track_order": 1}
+    assert 'class="diag" style="--a:0.72" title="gold track_order → track_order: 8 of 8">8' in page
+    assert 'class="off" style="--a:0.27" title="gold no_tool → track_order: 1 of 4">1</td>' in page
+    for label in ("track_order", "refund_order", "search_products", "no_tool", "invalid"):
+        assert f"<span>{label}</span>" in page
+
+
+def test_cases_ordered_and_filterable(pair: tuple[RunResults, RunResults]) -> None:
+    baseline, current = pair
+    comparison = compare_runs(current, baseline)
+    page = render_report(current, comparison)
+    statuses = re.findall(r'class="case (?:full|row)"[^>]* data-status="(\w+)"', page)
+    assert statuses == ["regression"] * 2 + ["fix"] * 1 + ["failing"] * 1 + ["passing"] * 8
+    # Failures in full, passing cases as compact rows hidden until asked for.
+    assert page.count('class="case full"') == 4
+    assert page.count('<div class="case row" hidden data-status="passing"') == 8
+    for name in ("status", "category", "split"):
+        assert f'name="{name}"' in page
+    assert 'value="passing">' in page  # unchecked by default
+    assert "showing 4 of 12" in page
+    # Regressions show what the baseline said, fixes what was wrong before.
+    assert page.count("Baseline output (correct)") == 2
+    assert "Baseline output (wrong arguments)" in page
+
+
+def test_report_without_comparison_has_two_statuses(pair: tuple[RunResults, RunResults]) -> None:
+    _, current = pair
+    page = render_report(current)
+    assert 'value="regression"' not in page and 'value="fix"' not in page
+    assert "Regression report" not in page and "Evaluation report" in page
+
+
+def test_comparison_for_another_run_is_refused(pair: tuple[RunResults, RunResults]) -> None:
+    baseline, current = pair
+    comparison = compare_runs(current, baseline)
+    with pytest.raises(ValueError, match="comparison is for run"):
+        render_report(baseline, comparison)
+
+
+def test_non_rate_gate_and_no_gates_render(pair: tuple[RunResults, RunResults]) -> None:
+    baseline, current = pair
+    comparison: Comparison = compare_runs(current, baseline)
+    regression_gate = GateResult(
+        metric="regressions",
+        op="<=",
+        threshold=0.0,
+        value=2.0,
+        low=None,
+        high=None,
+        numerator=2,
+        denominator=3,
+        passed=False,
+        offenders=comparison.regressions,
+        message="regressions = 2; regressed cases: " + ", ".join(comparison.regressions),
+    )
+    page = render_report(
+        current.model_copy(update={"gates": [*current.gates, regression_gate]}), comparison
+    )
+    assert 'data-gate="regressions"' in page
+    assert '<a href="#c' in page  # offenders link to their cases
+    page = render_report(current.model_copy(update={"gates": []}))
+    assert "No gates were configured" in page
+
+
+def test_long_texts_are_clipped(tmp_path: Path) -> None:
+    rows = small_rows()
+    outputs = outputs_where(rows)
+    outputs["p2"] = "x" * (TEXT_LIMIT + 1234)
+    page = render_report(run(tmp_path, rows, outputs))
+    assert "x" * TEXT_LIMIT in page and "x" * (TEXT_LIMIT + 1) not in page
+    assert "1,234 more characters in results.json" in page
+
+
+def test_write_report_is_atomic_and_creates_folders(
+    pair: tuple[RunResults, RunResults], tmp_path: Path
+) -> None:
+    _, current = pair
+    out_dir = tmp_path / "deep" / "er"
+    path = write_report(current, out_dir / "report.html")
+    assert path.read_text(encoding="utf-8") == render_report(current)
+    assert [p.name for p in out_dir.iterdir()] == ["report.html"]
+
+
+# --- size and speed ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def big_run(tmp_path_factory: pytest.TempPathFactory) -> RunResults:
+    rows = synthetic_rows(10_000)
+    return run(tmp_path_factory.mktemp("big"), rows, synthetic_outputs(rows), name="big")
+
+
+def test_10k_case_report_is_small_and_fast(big_run: RunResults, tmp_path: Path) -> None:
+    assert len(big_run.cases) == 10_000
+    started = time.perf_counter()
+    path = write_report(big_run, tmp_path / "report.html")
+    seconds = time.perf_counter() - started
+    size = path.stat().st_size
+    print(f"\n10k-case report: {size / 1e6:.2f} MB, rendered in {seconds:.2f} s")
+    assert size < MAX_BYTES
+    assert seconds < 10.0
+    page = path.read_text(encoding="utf-8")
+    failing = sum(not c.passed for c in big_run.cases)
+    assert page.count('class="case full"') == failing  # every failure in full
+    assert page.count('class="case row"') == 10_000 - failing
+
+
+def test_10k_failing_cases_with_long_outputs_stay_under_the_limit(big_run: RunResults) -> None:
+    """The worst case: everything fails with a long output; the budget keeps the file small."""
+    long_output = "{" + "y" * 5_000
+    cases = [
+        c.model_copy(
+            update={
+                "passed": False,
+                "outcome": Outcome.INVALID,
+                "output": long_output,
+                "prompt": "é" * 3_000,
+                "gold": Target(tool="search_products", arguments={"query": "z" * 3_000}),
+            }
+        )
+        for c in big_run.cases
+    ]
+    page = render_report(big_run.model_copy(update={"cases": cases}))
+    size = len(page.encode("utf-8"))
+    assert size < MAX_BYTES
+    assert "cases are not listed" in page
+    assert "all are in results.json" in page
