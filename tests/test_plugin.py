@@ -256,3 +256,42 @@ def test_broken_golden_file_names_file_and_line(pytester: pytest.Pytester) -> No
     result = _run(pytester, "--checkpoint=mock:outputs.jsonl")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*cases.jsonl:3 (id 'p3'): category: unknown category 'postive'*"])
+
+
+def test_baseline_save_compare_and_fail_on_regression(pytester: pytest.Pytester) -> None:
+    _write_project(pytester, GOLD)
+    first = _run(pytester, "--checkpoint=mock:outputs.jsonl", "--rc-save-baseline=main")
+    assert first.ret == 0
+    first.stdout.fnmatch_lines(["baseline saved: reports/baselines/main.json"])
+    assert (pytester.path / "reports" / "baselines" / "main.json").is_file()
+    # Now the router regresses on four cases.
+    lines = [json.dumps({"id": k, "output": v}) for k, v in MISTAKES.items()]
+    (pytester.path / "outputs.jsonl").write_text("\n".join(lines) + "\n")
+    second = _run(
+        pytester,
+        "--checkpoint=mock:outputs.jsonl",
+        "--rc-baseline=main",
+        "--rc-fail-on-regression",
+        "-m",
+        "gate",
+    )
+    assert second.ret == 1
+    second.stdout.fnmatch_lines(
+        [
+            "*FAIL regressions = 4 (pass -> fail) against 0 fixes; exact McNemar p = 0.125*",
+            "against baseline: 4 regressions, 0 fixes, exact McNemar p = 0.125",
+        ]
+    )
+    outcomes = second.parseoutcomes()
+    assert outcomes["failed"] == 6  # five metric gates and the regression gate
+    reports = sorted((pytester.path / "reports").glob("2*/report.html"))
+    assert len(reports) == 2
+    html = reports[-1].read_text()
+    assert "regression" in html.lower()
+
+
+def test_unknown_baseline_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    _write_project(pytester, GOLD)
+    result = _run(pytester, "--checkpoint=mock:outputs.jsonl", "--rc-baseline=nope")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: routecheck: *nope*"])
