@@ -234,7 +234,10 @@ def normalize_parameters(parameters: Any, where: str) -> dict[str, Any]:
     """Check a tool's argument schema and bring it to the one shape the validator reads."""
     if not isinstance(parameters, dict):
         raise CatalogError(f"{where}: parameters must be a JSON Schema object")
-    schema = _inline_refs(parameters, parameters.get("$defs", {}), where)
+    try:
+        schema = _inline_refs(parameters, parameters.get("$defs", {}), where)
+    except RecursionError:
+        raise CatalogError(f"{where}: recursive $ref; argument schemas must be finite") from None
     if schema.get("type", "object") != "object":
         raise CatalogError(f"{where}: parameters must have type 'object'")
     props = schema.get("properties", {})

@@ -104,7 +104,7 @@ def validate_arguments(arguments: dict[str, Any], parameters: dict[str, Any]) ->
     props: dict[str, Any] = parameters.get("properties", {})
     for name in arguments:
         if name not in props:
-            return "unexpected_argument", f"arguments.{_short(name)}: not an argument of this tool"
+            return "unexpected_argument", f"arguments.{_short(name, quote=False)}: not an argument of this tool"
     for name in parameters.get("required", []):
         if name not in arguments:
             return "missing_argument", f"arguments.{name}: required argument is missing"
@@ -115,6 +115,6 @@ def validate_arguments(arguments: dict[str, Any], parameters: dict[str, Any]) ->
     return None
 
 
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
+def _short(value: Any, limit: int = 60, quote: bool = True) -> str:
+    text = repr(value) if quote else str(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The test command: the harness's own tests (slow ones included), the fuzz suite, coverage.
+# The test command: the harness's own tests (slow ones included) and the fuzz suite, under
+# coverage. Coverage starts before pytest so that the routecheck plugin, which pytest loads
+# at start-up, is measured too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HYPOTHESIS_PROFILE=${HYPOTHESIS_PROFILE:-ci}
-exec .venv/bin/python -m pytest tests suites/test_fuzz.py \
-  --cov=harness --cov-report=term --cov-fail-under=90 -q "$@"
+.venv/bin/python -m coverage erase
+.venv/bin/python -m coverage run -m pytest tests suites/test_fuzz.py -q "$@"
+.venv/bin/python -m coverage report --fail-under=90

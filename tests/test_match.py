@@ -1,0 +1,154 @@
+"""Argument matching: exact and type-aware by default, normalized when declared, accept lists
+and schema defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.catalog import Tool, catalog_from_dict
+from harness.match import arguments_match, canonical, normalize_text, values_match
+
+
+def make_tool() -> Tool:
+    catalog = catalog_from_dict(
+        {
+            "name": "travel",
+            "tools": [
+                {
+                    "name": "book",
+                    "description": "book a trip.",
+                    "parameters": {
+                        "type": "object",
+                        "properties": {
+                            "city": {"type": "string", "x-match": "normalized"},
+                            "code": {"type": "string"},
+                            "price": {"type": "number", "x-match": "normalized"},
+                            "passengers": {"type": "integer", "default": 1},
+                            "note": {"type": "string"},
+                        },
+                        "required": ["city", "code"],
+                    },
+                }
+            ],
+        }
+    )
+    tool = catalog.tool("book")
+    assert tool is not None
+    return tool
+
+
+TOOL = make_tool()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("New  York", "new york"),
+        ("  New-York!! ", "new york"),
+        ("NEW_YORK", "new york"),
+        ("Straße", "strasse"),
+        ("ｆｕｌｌ width", "full width"),
+        ("", ""),
+    ],
+)
+def test_normalize_text(text: str, expected: str) -> None:
+    assert normalize_text(text) == expected
+
+
+def test_canonical_is_type_aware_and_key_order_free() -> None:
+    assert canonical({"b": 1, "a": [1, 2]}) == canonical({"a": [1, 2], "b": 1})
+    assert canonical(1) != canonical(1.0)
+    assert canonical(True) != canonical(1)
+    assert canonical("é") == '"é"'
+
+
+@pytest.mark.parametrize(
+    ("predicted", "gold", "expected"),
+    [
+        ("ORD-1", "ORD-1", True),
+        ("ord-1", "ORD-1", False),
+        (1, 1, True),
+        (1, 1.0, False),
+        (1.0, 1, False),
+        (True, 1, False),
+        (None, None, True),
+        ([1, 2], [1, 2], True),
+        ([2, 1], [1, 2], False),
+        ({"a": 1, "b": 2}, {"b": 2, "a": 1}, True),
+    ],
+)
+def test_exact_is_type_aware(predicted: Any, gold: Any, expected: bool) -> None:
+    assert values_match(predicted, gold, "exact") is expected
+
+
+@pytest.mark.parametrize(
+    ("predicted", "gold", "expected"),
+    [
+        ("new york city", "New York City", True),
+        ("New-York", "new york", True),
+        ("Boston", "new york", False),
+        (3, 3.0, True),
+        (3.0, 3, True),
+        (3, 3.5, False),
+        (True, 1, False),
+        (1, True, False),
+        ("3", 3, False),
+        (10**400, 1.0, False),
+        (10**400, 10**400, True),
+        (2**53 + 1, float(2**53), False),
+    ],
+)
+def test_normalized(predicted: Any, gold: Any, expected: bool) -> None:
+    assert values_match(predicted, gold, "normalized") is expected
+
+
+def test_arguments_match_exact() -> None:
+    gold = {"city": "Paris", "code": "AF1"}
+    assert arguments_match({"city": "Paris", "code": "AF1"}, gold, TOOL) == (True, [])
+    assert arguments_match({"city": "Paris", "code": "af1"}, gold, TOOL) == (False, ["code"])
+
+
+def test_arguments_match_normalized_argument() -> None:
+    gold = {"city": "New York", "code": "AF1", "price": 120}
+    predicted = {"city": "new-york", "code": "AF1", "price": 120.0}
+    assert arguments_match(predicted, gold, TOOL) == (True, [])
+
+
+def test_arguments_match_reports_missing_and_extra_arguments() -> None:
+    gold = {"city": "Paris", "code": "AF1", "note": "aisle"}
+    ok, mismatched = arguments_match({"city": "Rome", "code": "AF1", "price": 3}, gold, TOOL)
+    assert not ok
+    assert mismatched == ["city", "note", "price"]
+
+
+def test_schema_defaults_fill_omitted_arguments() -> None:
+    gold = {"city": "Paris", "code": "AF1", "passengers": 1}
+    assert arguments_match({"city": "Paris", "code": "AF1"}, gold, TOOL) == (True, [])
+    assert arguments_match(gold, {"city": "Paris", "code": "AF1"}, TOOL) == (True, [])
+    assert arguments_match({"city": "Paris", "code": "AF1", "passengers": 2}, gold, TOOL) == (
+        False,
+        ["passengers"],
+    )
+
+
+def test_accept_lists_alternatives() -> None:
+    gold = {"city": "Paris", "code": "AF1"}
+    accept = {"code": ["AF-1", "AF 1"]}
+    assert arguments_match({"city": "Paris", "code": "AF 1"}, gold, TOOL, accept) == (True, [])
+    assert arguments_match({"city": "Paris", "code": "AF1"}, gold, TOOL, accept) == (True, [])
+    assert arguments_match({"city": "Paris", "code": "af-1"}, gold, TOOL, accept) == (
+        False,
+        ["code"],
+    )
+
+
+def test_accept_alternatives_use_the_argument_policy() -> None:
+    gold = {"city": "Paris", "code": "AF1"}
+    accept = {"city": ["Paris, France"]}
+    assert arguments_match({"city": "paris france", "code": "AF1"}, gold, TOOL, accept)[0]
+
+
+def test_exact_is_the_default_for_unknown_arguments() -> None:
+    assert TOOL.match_policy("not_an_argument") == "exact"

@@ -1,0 +1,153 @@
+"""Scoring: one verdict per case, and every outcome reached."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.catalog import NO_TOOL
+from harness.golden import Category, GoldenCase, Target
+from harness.parse import ErrorKind, parse_tool_call
+from harness.scoring import SILENT_CORRUPTION, CaseVerdict, Outcome, score_case
+from tests.strategies import customer_support_catalog
+
+CS = customer_support_catalog()
+
+REFUND = GoldenCase(
+    id="refund-1",
+    category=Category.POSITIVE,
+    prompt="Refund ORD-7, it arrived broken",
+    target=Target(
+        tool="request_refund", arguments={"order_id": "ORD-7", "reason": "arrived broken"}
+    ),
+    accept={"order_id": ["ord-7"]},
+    split="holdout",
+    catalog="customer_support",
+)
+HELLO = GoldenCase(
+    id="hello",
+    category=Category.CHITCHAT,
+    prompt="Hi!",
+    target=Target(tool=NO_TOOL),
+    catalog="customer_support",
+)
+
+
+def score(case: GoldenCase, output: str) -> CaseVerdict:
+    return score_case(case, parse_tool_call(output, CS), CS)
+
+
+def refund(order_id: Any = "ORD-7", reason: Any = "Arrived broken!") -> str:
+    import json
+
+    return json.dumps(
+        {"tool": "request_refund", "arguments": {"order_id": order_id, "reason": reason}}
+    )
+
+
+def test_correct_tool_call() -> None:
+    verdict = score(REFUND, refund())
+    assert verdict.outcome is Outcome.CORRECT and verdict.passed
+    assert verdict.valid and verdict.tool_match and verdict.arguments_match
+    assert verdict.predicted == "request_refund" and verdict.gold_tool == "request_refund"
+    assert verdict.case_id == "refund-1" and verdict.catalog == "customer_support"
+    assert verdict.key == "customer_support/refund-1"
+    assert verdict.category is Category.POSITIVE and verdict.split == "holdout"
+    assert verdict.error is None and verdict.detail == ""
+    assert verdict.mismatched_arguments == ()
+
+
+def test_accept_alternative_is_correct() -> None:
+    assert score(REFUND, refund(order_id="ord-7")).outcome is Outcome.CORRECT
+
+
+def test_correct_no_tool() -> None:
+    verdict = score(HELLO, '{"tool": "no_tool", "reason": "greeting"}')
+    assert verdict.outcome is Outcome.CORRECT and verdict.passed
+    assert verdict.tool_match and verdict.arguments_match
+    assert verdict.predicted == NO_TOOL
+
+
+def test_invalid() -> None:
+    verdict = score(REFUND, "I will file a refund for you.")
+    assert verdict.outcome is Outcome.INVALID and not verdict.passed
+    assert not verdict.valid and not verdict.tool_match and not verdict.arguments_match
+    assert verdict.predicted == "invalid"
+    assert verdict.error is ErrorKind.NOT_JSON and verdict.detail
+
+
+def test_invalid_on_a_no_tool_case() -> None:
+    verdict = score(HELLO, '{"tool": "no_tool"}')
+    assert verdict.outcome is Outcome.INVALID
+    assert verdict.error is ErrorKind.MISSING_REASON
+
+
+def test_false_tool_call() -> None:
+    verdict = score(HELLO, '{"tool": "escalate", "arguments": {"reason": "hi"}}')
+    assert verdict.outcome is Outcome.FALSE_TOOL_CALL
+    assert verdict.valid and not verdict.tool_match and not verdict.arguments_match
+    assert verdict.predicted == "escalate" and verdict.gold_tool == NO_TOOL
+
+
+def test_missed_call() -> None:
+    verdict = score(REFUND, '{"tool": "no_tool", "reason": "need more details"}')
+    assert verdict.outcome is Outcome.MISSED_CALL
+    assert verdict.valid and not verdict.tool_match and not verdict.arguments_match
+    assert verdict.predicted == NO_TOOL
+
+
+def test_wrong_tool() -> None:
+    verdict = score(REFUND, '{"tool": "track_order", "arguments": {"order_id": "ORD-7"}}')
+    assert verdict.outcome is Outcome.WRONG_TOOL
+    assert verdict.outcome in SILENT_CORRUPTION
+    assert verdict.valid and not verdict.tool_match and not verdict.arguments_match
+
+
+def test_wrong_arguments() -> None:
+    verdict = score(REFUND, refund(order_id="ORD-8", reason="changed my mind"))
+    assert verdict.outcome is Outcome.WRONG_ARGUMENTS
+    assert verdict.outcome in SILENT_CORRUPTION
+    assert verdict.valid and verdict.tool_match and not verdict.arguments_match
+    assert verdict.mismatched_arguments == ("order_id", "reason")
+    assert verdict.detail == "arguments differ: order_id, reason"
+
+
+@pytest.mark.parametrize(
+    ("case", "output", "outcome"),
+    [
+        (REFUND, refund(), Outcome.CORRECT),
+        (REFUND, "", Outcome.INVALID),
+        (HELLO, refund(), Outcome.FALSE_TOOL_CALL),
+        (REFUND, '{"tool": "no_tool", "reason": "?"}', Outcome.MISSED_CALL),
+        (REFUND, '{"tool": "escalate", "arguments": {"reason": "x"}}', Outcome.WRONG_TOOL),
+        (REFUND, refund(reason="other"), Outcome.WRONG_ARGUMENTS),
+    ],
+)
+def test_every_outcome(case: GoldenCase, output: str, outcome: Outcome) -> None:
+    assert score(case, output).outcome is outcome
+
+
+def test_every_outcome_is_covered_above() -> None:
+    assert set(Outcome) == {
+        Outcome.CORRECT,
+        Outcome.INVALID,
+        Outcome.FALSE_TOOL_CALL,
+        Outcome.MISSED_CALL,
+        Outcome.WRONG_TOOL,
+        Outcome.WRONG_ARGUMENTS,
+    }
+    assert frozenset({Outcome.WRONG_TOOL, Outcome.WRONG_ARGUMENTS}) == SILENT_CORRUPTION
+
+
+def test_lenient_parse_scores_the_same_way() -> None:
+    text = "Sure: " + refund()
+    strict = score_case(REFUND, parse_tool_call(text, CS, "strict"), CS)
+    lenient = score_case(REFUND, parse_tool_call(text, CS, "lenient"), CS)
+    assert strict.outcome is Outcome.INVALID
+    assert lenient.outcome is Outcome.CORRECT
+
+
+def test_key_without_catalog() -> None:
+    case = HELLO.model_copy(update={"catalog": ""})
+    assert score(case, '{"tool": "no_tool", "reason": "x"}').key == "hello"
