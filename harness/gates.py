@@ -34,7 +34,10 @@ class GateConfig:
     )
     max_silent_corruption_rate: float | None = field(
         default=0.05,
-        metadata={"help": "Highest share of cases answered by a valid call of the wrong tool or with wrong arguments."},
+        metadata={
+            "help": "Highest share of cases answered by a valid call of the wrong tool "
+            "or with wrong arguments."
+        },
     )
 
     def __post_init__(self) -> None:

@@ -104,7 +104,8 @@ def validate_arguments(arguments: dict[str, Any], parameters: dict[str, Any]) ->
     props: dict[str, Any] = parameters.get("properties", {})
     for name in arguments:
         if name not in props:
-            return "unexpected_argument", f"arguments.{_short(name, quote=False)}: not an argument of this tool"
+            where = f"arguments.{_short(name, quote=False)}"
+            return "unexpected_argument", f"{where}: not an argument of this tool"
     for name in parameters.get("required", []):
         if name not in arguments:
             return "missing_argument", f"arguments.{name}: required argument is missing"
