@@ -23,7 +23,8 @@ from harness.errors import CatalogError
 NO_TOOL = "no_tool"
 """The tool name of the explicit no-tool path: ``{"tool": "no_tool", "reason": "..."}``."""
 
-MatchPolicy = Literal["exact", "normalized"]
+MatchPolicy = Literal["exact", "normalized", "contains"]
+MATCH_POLICIES: tuple[MatchPolicy, ...] = ("exact", "normalized", "contains")
 """How a predicted argument value is compared with the gold value (see ``harness.match``)."""
 
 JSON_TYPES = ("string", "integer", "number", "boolean", "null", "array", "object")
@@ -90,7 +91,10 @@ class Tool(BaseModel):
     def match_policy(self, argument: str) -> MatchPolicy:
         """The declared match policy of one argument (``exact`` unless the catalog says so)."""
         policy = self.properties.get(argument, {}).get("x-match", "exact")
-        return "normalized" if policy == "normalized" else "exact"
+        for known in MATCH_POLICIES:
+            if policy == known:
+                return known
+        return "exact"
 
     def defaults(self) -> dict[str, Any]:
         """Schema defaults of optional arguments, used to compare calls that omit them."""
@@ -220,9 +224,9 @@ def _check_property(prop: Any, where: str) -> None:
     for k in kinds:
         if k not in JSON_TYPES:
             raise CatalogError(f"{where}: unknown type {k!r}; use one of {list(JSON_TYPES)}")
-    if "x-match" in prop and prop["x-match"] not in ("exact", "normalized"):
+    if "x-match" in prop and prop["x-match"] not in MATCH_POLICIES:
         raise CatalogError(
-            f"{where}: x-match must be 'exact' or 'normalized', got {prop['x-match']!r}"
+            f"{where}: x-match must be one of {list(MATCH_POLICIES)}, got {prop['x-match']!r}"
         )
     for i, sub in enumerate(prop.get("anyOf", [])):
         _check_property(sub, f"{where}.anyOf[{i}]")

@@ -5,6 +5,11 @@ is not ``1.0`` and ``true`` is not ``1``). An argument declared ``"x-match": "no
 in the catalog compares strings ignoring case, whitespace and punctuation, and accepts an
 integer where the gold is an equal number. A golden case's ``accept`` lists further values
 that count as a match for one argument.
+
+``"x-match": "contains"`` is for free text such as a refund reason: the predicted string
+must contain the gold phrase (or an accepted one) as whole words, after normalizing. A
+reason that states the key fact in more words ("the jacket fell apart after one wash")
+matches the gold "fell apart after one wash"; a reason that misses it does not.
 """
 
 from __future__ import annotations
@@ -31,9 +36,19 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
+def contains_phrase(text: str, phrase: str) -> bool:
+    """Whether ``phrase`` occurs in ``text`` as whole words, both normalized."""
+    hay, needle = normalize_text(text), normalize_text(phrase)
+    if not needle:
+        return not hay
+    return f" {needle} " in f" {hay} "
+
+
 def values_match(predicted: Any, gold: Any, policy: MatchPolicy) -> bool:
     """Compare one argument value under a match policy."""
-    if policy == "normalized":
+    if policy == "contains" and isinstance(predicted, str) and isinstance(gold, str):
+        return contains_phrase(predicted, gold)
+    if policy in ("normalized", "contains"):
         if isinstance(predicted, str) and isinstance(gold, str):
             return normalize_text(predicted) == normalize_text(gold)
         numeric = (int, float)

@@ -3,6 +3,7 @@ and schema defaults."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -152,3 +153,28 @@ def test_accept_alternatives_use_the_argument_policy() -> None:
 
 def test_exact_is_the_default_for_unknown_arguments() -> None:
     assert TOOL.match_policy("not_an_argument") == "exact"
+
+
+def test_contains_policy_needs_the_gold_phrase_as_whole_words() -> None:
+    from harness.match import contains_phrase, values_match
+
+    assert values_match(
+        "The jacket fell apart after ONE wash!", "fell apart after one wash", "contains"
+    )
+    assert values_match("fell apart after one wash", "fell apart after one wash", "contains")
+    assert not values_match("wash", "fell apart after one wash", "contains")
+    assert not values_match("price dropped", "price drop", "contains")  # whole words only
+    assert not values_match("sent", "wrong item sent", "contains")
+    assert values_match(3, 3.0, "contains")  # non-strings fall back to normalized
+    assert not contains_phrase("anything", "")
+    assert contains_phrase("", "")
+
+
+def test_contains_policy_is_declared_in_the_catalog() -> None:
+    from harness.catalog import load_catalog
+
+    catalog = load_catalog(Path(__file__).resolve().parent.parent / "golden" / "customer_support")
+    tool = catalog.tool("request_refund")
+    assert tool is not None
+    assert tool.match_policy("reason") == "contains"
+    assert tool.match_policy("order_id") == "exact"
