@@ -1,0 +1,81 @@
+"""Routing one request in an application: ask the model, check its answer, call the tool.
+
+>>> result = route("Where is ORD-1234?", catalog, backend, tools={"track_order": track})
+>>> if result.status == "invalid":
+...     ask_the_user_to_rephrase(result.parse.detail)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from harness.backends.base import Backend, DecodingConfig, GenerationRequest
+from harness.catalog import Catalog
+from harness.parse import ParseResult, parse_tool_call
+
+RouteStatus = Literal["called", "no_tool", "invalid"]
+
+ROUTE_REQUEST_ID = "route"
+"""The request id :func:`route` sends; a ``mock:`` replay file answers it with this id."""
+
+
+@dataclass(frozen=True)
+class RouteResult:
+    """What happened: a tool was ``called``, the model chose ``no_tool``, or its output was
+    ``invalid`` (``parse.error`` and ``parse.detail`` say why; nothing was called)."""
+
+    status: RouteStatus
+    parse: ParseResult
+    raw: str
+    tool: str | None = None
+    arguments: dict[str, Any] | None = None
+    value: Any = None
+
+
+def route(
+    request: str,
+    catalog: Catalog,
+    backend: Backend,
+    tools: Mapping[str, Callable[..., Any]],
+    answer_directly: Callable[[str], Any] | None = None,
+    config: DecodingConfig | None = None,
+) -> RouteResult:
+    """Route ``request`` through the model and dispatch its validated answer.
+
+    A valid call runs ``tools[name](**arguments)``; a ``no_tool`` answer runs
+    ``answer_directly(reason)`` when given. A catalog tool missing from ``tools`` is a
+    ``KeyError`` naming it. Invalid output is returned, never raised, so the caller can
+    retry or ask the user to rephrase.
+    """
+    messages = [
+        {"role": "system", "content": catalog.system_prompt()},
+        {"role": "user", "content": request},
+    ]
+    generation = backend.generate(
+        [GenerationRequest(id=ROUTE_REQUEST_ID, messages=messages)],
+        config or DecodingConfig(batch_size=1),
+    )[0]
+    parsed = parse_tool_call(generation.text, catalog)
+    if not parsed.valid:
+        return RouteResult(status="invalid", parse=parsed, raw=generation.text)
+    if parsed.is_no_tool:
+        reason = parsed.reason or ""
+        value = answer_directly(reason) if answer_directly is not None else None
+        return RouteResult(status="no_tool", parse=parsed, raw=generation.text, value=value)
+    name = parsed.tool or ""
+    if name not in tools:
+        raise KeyError(
+            f"the model called tool {name!r}, but no function was given for it "
+            f"(tools given: {', '.join(sorted(tools)) or 'none'})"
+        )
+    arguments = dict(parsed.arguments or {})
+    return RouteResult(
+        status="called",
+        parse=parsed,
+        raw=generation.text,
+        tool=name,
+        arguments=arguments,
+        value=tools[name](**arguments),
+    )

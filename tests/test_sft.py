@@ -1,0 +1,185 @@
+"""trainers.sft on a tiny Llama with the real SmolLM2 tokenizer: loss falls, adapter reloads."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from trainers import sft
+
+ROOT = Path(__file__).resolve().parents[1]
+SYSTEM = (
+    "You route customer-support requests to tools. Available tools:\n"
+    "- track_order(order_id: str): get the status of an order.\n"
+    "- escalate(reason: str): hand off to a human agent.\nRespond with one JSON object."
+)
+
+
+def _tokenizer_folder() -> Path:
+    fixture = ROOT / "tests" / "fixtures" / "tokenizer"
+    if (fixture / "tokenizer.json").is_file():
+        return fixture
+    try:
+        from harness.basemodel import base_model_path
+
+        return base_model_path(progress=False)
+    except Exception as exc:  # the bundled model is an optional extra
+        pytest.skip(f"no SmolLM2 tokenizer available: {exc}")
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("trl")
+    pytest.importorskip("peft")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(_tokenizer_folder())
+    config = transformers.LlamaConfig(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=len(tokenizer),
+        max_position_embeddings=512,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    model = transformers.LlamaForCausalLM(config)
+    folder = tmp_path_factory.mktemp("tiny")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _data(path: Path) -> Path:
+    rows = []
+    for i in range(8):
+        order = f"ORD-{1000 + i}"
+        rows.append(
+            {
+                "messages": [
+                    {"role": "system", "content": SYSTEM},
+                    {"role": "user", "content": f"where is {order}?"},
+                    {
+                        "role": "assistant",
+                        "content": f'{{"tool":"track_order","arguments":{{"order_id":"{order}"}}}}',
+                    },
+                ]
+            }
+        )
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_a_few_steps_lower_the_loss_and_the_adapter_reloads(tiny_model, tmp_path):
+    peft = pytest.importorskip("peft")
+    transformers = pytest.importorskip("transformers")
+    data = _data(tmp_path / "rows.jsonl")
+    out = tmp_path / "adapter"
+    argv = (
+        f"--base-model {tiny_model} --base-model-name tiny-llama --data {data} "
+        f"--output-dir {out} --max-steps 12 --batch-size 4 --grad-accum 1 --lr 1e-2 "
+        "--lora-r 8 --logging-steps 1 --progress false --threads 1"
+    ).split()
+    assert sft.main(argv) == 0
+    record = json.loads((out / "training.json").read_text())
+    assert record["final_loss"] < record["initial_loss"]
+    assert record["rows"] == 8 and record["steps"] == 12
+    assert record["data"] == [
+        {"path": str(data), "sha256": "sha256:" + hashlib.sha256(data.read_bytes()).hexdigest()}
+    ]
+    assert record["config"]["lora_r"] == 8
+    assert record["config"]["target_modules"] == ["q_proj", "v_proj"]
+    assert record["base_model"] == "tiny-llama"
+    assert record["seconds_per_step"] > 0 and record["wall_seconds"] > 0
+
+    adapter_config = json.loads((out / "adapter_config.json").read_text())
+    assert adapter_config["base_model_name_or_path"] == "tiny-llama"
+    assert (out / "adapter_model.safetensors").is_file()
+    assert (out / "tokenizer.json").is_file()
+    base = transformers.AutoModelForCausalLM.from_pretrained(tiny_model)
+    model = peft.PeftModel.from_pretrained(base, out)
+    lora = [n for n, _ in model.named_parameters() if "lora_B" in n]
+    assert lora and any(p.abs().sum() > 0 for n, p in model.named_parameters() if "lora_B" in n)
+
+    # A later round continues the same adapter (the feedback loop's retraining).
+    again = tmp_path / "round1"
+    argv2 = (
+        f"--base-model {tiny_model} --base-model-name tiny-llama --data {data} "
+        f"--output-dir {again} --init-adapter {out} --max-steps 2 --batch-size 4 "
+        "--logging-steps 1 --progress false --threads 1"
+    ).split()
+    assert sft.main(argv2) == 0
+    record2 = json.loads((again / "training.json").read_text())
+    assert record2["init_adapter"]["path"] == str(out)
+    assert record2["lora"]["r"] == 8  # the adapter's own settings, not the defaults
+    assert record2["initial_loss"] < record["initial_loss"]
+    assert lora and any(p.abs().sum() > 0 for n, p in model.named_parameters() if "lora_B" in n)
+
+
+def test_defaults_are_the_seed_recipe():
+    config = sft.parse_config(["--data", "x.jsonl"])
+    assert (config.lora_r, config.lora_alpha, config.lora_dropout) == (16, 32, 0.05)
+    assert config.target_modules == ["q_proj", "v_proj"]
+    assert (config.lr, config.lr_scheduler, config.warmup_ratio) == (2e-4, "cosine", 0.03)
+    assert (config.batch_size, config.grad_accum, config.epochs) == (8, 2, 3.0)
+    assert config.max_length == 1024
+    assert config.base_model == "base"
+
+
+def test_every_field_is_an_option_with_help():
+    import dataclasses
+
+    parser = sft.build_parser()
+    options = {opt for action in parser._actions for opt in action.option_strings}
+    for f in dataclasses.fields(sft.TrainConfig):
+        assert f.metadata.get("help"), f.name
+        assert f"--{f.name.replace('_', '-')}" in options
+    config = sft.parse_config(
+        [
+            "--data",
+            "a.jsonl",
+            "b.jsonl",
+            "--target-modules",
+            "q_proj,k_proj",
+            "o_proj",
+            "--epochs",
+            "1",
+            "--lr",
+            "1e-3",
+            "--lora-r",
+            "4",
+        ]
+    )
+    assert config.data == ["a.jsonl", "b.jsonl"]
+    assert config.target_modules == ["q_proj", "k_proj", "o_proj"]
+    assert (config.epochs, config.lr, config.lora_r) == (1.0, 1e-3, 4)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"data": []}, "--data"),
+        ({"lr": 0.0}, "--lr"),
+        ({"warmup_ratio": 1.0}, "--warmup-ratio"),
+        ({"lora_r": 0}, "--lora-r"),
+        ({"max_steps": 0}, "--max-steps"),
+        ({"save_strategy": "sometimes"}, "--save-strategy"),
+    ],
+)
+def test_bad_settings_are_refused(change, message):
+    with pytest.raises(ValueError, match=message):
+        sft.TrainConfig(**{"data": ["x.jsonl"], **change})
+
+
+def test_bad_data_is_a_clear_error(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
+    assert sft.main(["--data", str(bad), "--output-dir", str(tmp_path / "o")]) == 2
+    assert "bad.jsonl:1" in capsys.readouterr().err
