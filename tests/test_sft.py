@@ -10,6 +10,8 @@ import pytest
 
 from trainers import sft
 
+pytest_plugins = ["pytester"]
+
 ROOT = Path(__file__).resolve().parents[1]
 SYSTEM = (
     "You route customer-support requests to tools. Available tools:\n"
@@ -183,3 +185,67 @@ def test_bad_data_is_a_clear_error(tmp_path, capsys):
     bad.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
     assert sft.main(["--data", str(bad), "--output-dir", str(tmp_path / "o")]) == 2
     assert "bad.jsonl:1" in capsys.readouterr().err
+
+
+def test_trained_adapter_is_evaluated_by_the_suites(tiny_model, tmp_path, pytester):
+    """The trainer's output loads through --checkpoint and the suites give it a verdict."""
+    import shutil
+
+    data = _data(tmp_path / "rows.jsonl")
+    out = tmp_path / "adapter"
+    argv = (
+        f"--base-model {tiny_model} --base-model-name tiny-llama --data {data} "
+        f"--output-dir {out} --max-steps 2 --batch-size 4 --progress false --threads 1"
+    ).split()
+    assert sft.main(argv) == 0
+    shutil.copytree(ROOT / "suites", pytester.path / "suites")
+    golden = pytester.path / "golden"
+    golden.mkdir()
+    (golden / "catalog.json").write_text(
+        json.dumps(
+            {
+                "name": "shop",
+                "description": "You route customer-support requests to tools.",
+                "tools": [
+                    {
+                        "name": "track_order",
+                        "description": "get the status of an order.",
+                        "parameters": {
+                            "type": "object",
+                            "properties": {"order_id": {"type": "string"}},
+                            "required": ["order_id"],
+                        },
+                    }
+                ],
+            }
+        )
+    )
+    cases = [
+        {
+            "id": "p1",
+            "category": "positive",
+            "prompt": "where is ORD-7?",
+            "target": {"tool": "track_order", "arguments": {"order_id": "ORD-7"}},
+        },
+        {"id": "c1", "category": "chitchat", "prompt": "hi", "target": {"tool": "no_tool"}},
+    ]
+    (golden / "cases.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cases))
+    result = pytester.runpytest_subprocess(
+        "suites/test_golden.py",
+        f"--checkpoint={out}",
+        f"--rc-base-model={tiny_model}",
+        "--rc-golden=golden",
+        "--rc-reports-dir=reports",
+        "--rc-no-cache",
+        "--rc-max-new-tokens=8",
+        "-p",
+        "no:cacheprovider",
+    )
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 2, result.stdout.str()
+    (found,) = sorted((pytester.path / "reports").glob("*/results.json"))
+    from harness.results import read_results
+
+    results = read_results(found)
+    assert results.checkpoint.details["kind"] == "lora_adapter"
+    assert len(results.cases) == 2
