@@ -8,4 +8,5 @@ bash scripts/setup.sh
 export HYPOTHESIS_PROFILE=${HYPOTHESIS_PROFILE:-ci}
 .venv/bin/python -m coverage erase
 .venv/bin/python -m coverage run -m pytest tests suites/test_fuzz.py -q "$@"
+.venv/bin/python -m coverage combine -q
 .venv/bin/python -m coverage report --fail-under=90
