@@ -164,6 +164,36 @@ def load_json_strict(text: str) -> Any:
         raise _Reject(ErrorKind.TOO_LARGE, str(exc)[:120]) from None
 
 
+def scan_object(text: str, start: int, max_depth: int | None = None) -> tuple[int | None, bool]:
+    """Scan the JSON object opening at ``text[start]`` (a ``{``), braces inside strings aside.
+
+    Returns ``(end, too_deep)``: ``end`` is the index just past its closing ``}`` (``None``
+    when it never closes); ``too_deep`` is true when braces nested past ``max_depth``.
+    """
+    depth = 0
+    in_string = escaped = False
+    for i in range(start, len(text)):
+        ch = text[i]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch == "{":
+            depth += 1
+            if max_depth is not None and depth > max_depth:
+                return None, True
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return i + 1, False
+    return None, False
+
+
 def extract_json_object(text: str) -> str | None:
     """Find the first balanced ``{...}`` in ``text`` (string-aware), for lenient mode.
 
@@ -173,27 +203,11 @@ def extract_json_object(text: str) -> str | None:
     """
     start = text.find("{")
     while start != -1:
-        depth = 0
-        in_string = escaped = False
-        for i in range(start, len(text)):
-            ch = text[i]
-            if in_string:
-                if escaped:
-                    escaped = False
-                elif ch == "\\":
-                    escaped = True
-                elif ch == '"':
-                    in_string = False
-            elif ch == '"':
-                in_string = True
-            elif ch == "{":
-                depth += 1
-                if depth > MAX_DEPTH:
-                    return None
-            elif ch == "}":
-                depth -= 1
-                if depth == 0:
-                    return text[start : i + 1]
+        end, too_deep = scan_object(text, start, MAX_DEPTH)
+        if too_deep:
+            return None
+        if end is not None:
+            return text[start:end]
         start = text.find("{", start + 1)
     return None
 

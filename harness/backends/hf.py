@@ -58,6 +58,7 @@ from harness.basemodel import (
     is_base_model_id,
 )
 from harness.errors import CheckpointError
+from harness.parse import scan_object
 
 __all__ = [
     "HFBackend",
@@ -101,28 +102,7 @@ def json_object_end(text: str) -> int | None:
     string literals, escaped quotes included, do not count.
     """
     start = text.find("{")
-    if start < 0:
-        return None
-    depth = 0
-    in_string = escaped = False
-    for i in range(start, len(text)):
-        ch = text[i]
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-    return None
+    return None if start < 0 else scan_object(text, start)[0]
 
 
 def cut_after_json(text: str) -> str:
