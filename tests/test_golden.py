@@ -407,10 +407,23 @@ def test_python_catalog_folder(tmp_path: Path) -> None:
 
 def test_bundled_golden_sets_load() -> None:
     root = REPO_ROOT / "golden"
-    if not any(root.glob("*/*.jsonl")):
-        pytest.skip("no bundled golden cases yet")
     sets = load_golden(root)
-    assert sets
+    assert {s.catalog.name for s in sets} == {"customer_support", "travel_booking"}
+    (cs,) = [s for s in sets if s.catalog.name == "customer_support"]
+    by_category = {
+        c: [x for x in cs.cases if x.category.value == c]
+        for c in ("positive", "underspecified", "info_request", "chitchat")
+    }
+    assert len(by_category["positive"]) >= 100
+    for tool in cs.catalog.tool_names:
+        assert sum(x.target.tool == tool for x in by_category["positive"]) >= 25
+    for category in ("underspecified", "info_request", "chitchat"):
+        assert len(by_category[category]) >= 40
+    for golden_set in sets:
+        for path in golden_set.files:
+            cases = [x for x in golden_set.cases if x.source.startswith(path + ":")]
+            assert cases, path
+            assert sum(x.split == "holdout" for x in cases) >= 0.25 * len(cases), path
     for golden_set in sets:
         assert golden_set.cases
         assert len({c.id for c in golden_set.cases}) == len(golden_set.cases)
