@@ -2,6 +2,7 @@
 
 - ``routecheck run [pytest args]``       the suites (same as ``pytest suites/ ...``)
 - ``routecheck compare A.json B.json``   baseline comparison and HTML diff, offline
+- ``routecheck table A.json B.json``     runs side by side as Markdown, per split and category
 - ``routecheck data ...``                generate SFT training rows for a catalog
 - ``routecheck train ...``               LoRA SFT on the base model (TRL)
 - ``routecheck feedback results.json``   failing dev cases -> new SFT rows
@@ -62,9 +63,16 @@ def _compare(argv: list[str]) -> int:
     return compare_main(argv)
 
 
+def _table(argv: list[str]) -> int:
+    from harness.table import table_main
+
+    return table_main(argv)
+
+
 COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "run": (_run, "run the suites (arguments go to pytest)"),
     "compare": (_compare, "compare two results.json files, write an HTML diff"),
+    "table": (_table, "print runs side by side as Markdown tables"),
     "data": (_lazy("trainers.datagen"), "generate SFT rows for a catalog"),
     "train": (_lazy("trainers.sft"), "train a LoRA router with TRL"),
     "feedback": (_lazy("trainers.feedback"), "turn failing dev cases into SFT rows"),

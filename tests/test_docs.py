@@ -37,3 +37,10 @@ def test_readme_opens_with_the_two_commands() -> None:
     assert commands == ["bash scripts/gate.sh", "bash scripts/test.sh"]
     ci = (ROOT / ".ci" / "run").read_text()
     assert "bash scripts/test.sh" in ci and "bash scripts/gate.sh" in ci
+
+
+def test_every_cli_command_is_documented() -> None:
+    from harness.cli import COMMANDS
+
+    missing = [name for name in COMMANDS if f"routecheck {name}" not in README]
+    assert not missing, f"README does not document: {missing}"
