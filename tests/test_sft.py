@@ -173,6 +173,7 @@ def test_every_field_is_an_option_with_help():
         ({"lora_r": 0}, "--lora-r"),
         ({"max_steps": 0}, "--max-steps"),
         ({"save_strategy": "sometimes"}, "--save-strategy"),
+        ({"save_dtype": "int8"}, "--save-dtype"),
     ],
 )
 def test_bad_settings_are_refused(change, message):
@@ -185,6 +186,48 @@ def test_bad_data_is_a_clear_error(tmp_path, capsys):
     bad.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
     assert sft.main(["--data", str(bad), "--output-dir", str(tmp_path / "o")]) == 2
     assert "bad.jsonl:1" in capsys.readouterr().err
+
+
+def test_float16_adapter_halves_the_file_and_merges_to_the_same_model(tiny_model, tmp_path):
+    """--save-dtype float16 stores half-size weights that load into the float32 base."""
+    torch = pytest.importorskip("torch")
+    peft = pytest.importorskip("peft")
+    transformers = pytest.importorskip("transformers")
+    from safetensors import safe_open
+
+    from trainers.adapter_dtype import convert_adapter
+
+    data = _data(tmp_path / "rows.jsonl")
+    full = tmp_path / "fp32"
+    common = (
+        f"--base-model {tiny_model} --data {data} --max-steps 3 --batch-size 4 --lr 1e-2 "
+        "--progress false --threads 1 --seed 3"
+    )
+    assert sft.main([*common.split(), "--output-dir", str(full)]) == 0
+    half = tmp_path / "fp16"
+    assert sft.main([*common.split(), "--output-dir", str(half), "--save-dtype", "float16"]) == 0
+    assert json.loads((half / "training.json").read_text())["config"]["save_dtype"] == "float16"
+
+    with safe_open(str(half / "adapter_model.safetensors"), framework="pt") as handle:
+        dtypes = {handle.get_tensor(k).dtype for k in handle.keys()}  # noqa: SIM118
+    assert dtypes == {torch.float16}
+    size_full = (full / "adapter_model.safetensors").stat().st_size
+    size_half = (half / "adapter_model.safetensors").stat().st_size
+    assert size_half < 0.6 * size_full
+
+    ids = torch.tensor([[1, 5, 9, 42, 7]])
+    logits = []
+    for folder in (full, half):
+        base = transformers.AutoModelForCausalLM.from_pretrained(tiny_model)
+        merged = peft.PeftModel.from_pretrained(base, folder).merge_and_unload()
+        assert next(merged.parameters()).dtype == torch.float32
+        with torch.no_grad():
+            logits.append(merged(ids).logits)
+    assert torch.allclose(logits[0], logits[1], atol=1e-3)
+
+    # Converting a folder without an adapter is a clear error; nothing is written.
+    with pytest.raises(ValueError, match=r"no adapter_model\.safetensors"):
+        convert_adapter(tmp_path / "rows-only")
 
 
 def test_trained_adapter_is_evaluated_by_the_suites(tiny_model, tmp_path, pytester):

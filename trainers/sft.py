@@ -115,6 +115,13 @@ class TrainConfig:
         default=False,
         metadata={"help": "Trade compute for memory (slower; rarely needed for small models)."},
     )
+    save_dtype: str = field(
+        default="float32",
+        metadata={
+            "help": "Float type the adapter's weights are stored in: float32 (as trained), "
+            "float16 or bfloat16 (half the file; see trainers.adapter_dtype)."
+        },
+    )
     threads: int = field(default=0, metadata={"help": "CPU threads for torch (0: os.cpu_count())."})
     progress: bool = field(default=True, metadata={"help": "Show the progress bar with the loss."})
 
@@ -145,6 +152,10 @@ class TrainConfig:
             problems.append("--logging-steps must be >= 1")
         if self.save_strategy not in ("no", "epoch", "steps"):
             problems.append(f"--save-strategy must be no, epoch or steps, not {self.save_strategy}")
+        if self.save_dtype not in ("float32", "float16", "bfloat16"):
+            problems.append(
+                f"--save-dtype must be float32, float16 or bfloat16, not {self.save_dtype}"
+            )
         if self.threads < 0:
             problems.append("--threads must be >= 0")
         if self.init_adapter and not (Path(self.init_adapter) / "adapter_config.json").is_file():
@@ -376,6 +387,10 @@ def main(argv: list[str] | None = None) -> int:
     if not trainer.is_world_process_zero():
         return 0  # under accelerate launch, the main process writes the rest
     tokenizer.save_pretrained(str(out))
+    if config.save_dtype != "float32":
+        from trainers.adapter_dtype import convert_adapter
+
+        convert_adapter(out, config.save_dtype)
     checkpoints = out / "checkpoints"
     if checkpoints.is_dir() and not any(checkpoints.iterdir()):
         checkpoints.rmdir()
