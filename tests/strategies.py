@@ -330,33 +330,45 @@ def wrong_type_values(schema: dict[str, Any]) -> SearchStrategy[Any]:
 # --- verdicts -----------------------------------------------------------------------------
 
 
+def track_order_tool() -> dict[str, Any]:
+    """The ``track_order(order_id)`` tool many tests' small catalogs start from."""
+    return {
+        "name": "track_order",
+        "description": "get the status of an order.",
+        "parameters": {
+            "type": "object",
+            "properties": {"order_id": {"type": "string"}},
+            "required": ["order_id"],
+        },
+    }
+
+
+def shop_catalog_dict(*, reason_match: str | None = "normalized") -> dict[str, Any]:
+    """The small "shop" catalog (track_order, escalate) as JSON, a fresh copy per call.
+
+    ``reason_match`` is escalate's ``x-match`` policy for ``reason`` (None: exact).
+    """
+    reason: dict[str, Any] = {"type": "string"}
+    if reason_match is not None:
+        reason["x-match"] = reason_match
+    escalate = {
+        "name": "escalate",
+        "description": "hand off to a human agent.",
+        "parameters": {
+            "type": "object",
+            "properties": {"reason": reason},
+            "required": ["reason"],
+        },
+    }
+    return {
+        "name": "shop",
+        "description": "You route shop requests to tools.",
+        "tools": [track_order_tool(), escalate],
+    }
+
+
 def _small_catalog() -> Catalog:
-    return catalog_from_dict(
-        {
-            "name": "shop",
-            "description": "You route shop requests to tools.",
-            "tools": [
-                {
-                    "name": "track_order",
-                    "description": "get the status of an order.",
-                    "parameters": {
-                        "type": "object",
-                        "properties": {"order_id": {"type": "string"}},
-                        "required": ["order_id"],
-                    },
-                },
-                {
-                    "name": "escalate",
-                    "description": "hand off to a human agent.",
-                    "parameters": {
-                        "type": "object",
-                        "properties": {"reason": {"type": "string"}},
-                        "required": ["reason"],
-                    },
-                },
-            ],
-        }
-    )
+    return catalog_from_dict(shop_catalog_dict(reason_match=None))
 
 
 SHOP = _small_catalog()

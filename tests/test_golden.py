@@ -13,34 +13,24 @@ import pytest
 from harness.catalog import NO_TOOL
 from harness.errors import GoldenFileError
 from harness.golden import Category, GoldenCase, Target, load_golden, load_golden_dir
-from tests.strategies import REPO_ROOT
+from tests.strategies import REPO_ROOT, track_order_tool
 
+PAINT_TOOL = {
+    "name": "paint",
+    "description": "paint a wall.",
+    "parameters": {
+        "type": "object",
+        "properties": {
+            "colour": {"type": "string", "enum": ["red", "blue"]},
+            "coats": {"type": "integer", "default": 1},
+        },
+        "required": ["colour"],
+    },
+}
 CATALOG = {
     "name": "shop",
     "description": "You route shop requests to tools.",
-    "tools": [
-        {
-            "name": "track_order",
-            "description": "get the status of an order.",
-            "parameters": {
-                "type": "object",
-                "properties": {"order_id": {"type": "string"}},
-                "required": ["order_id"],
-            },
-        },
-        {
-            "name": "paint",
-            "description": "paint a wall.",
-            "parameters": {
-                "type": "object",
-                "properties": {
-                    "colour": {"type": "string", "enum": ["red", "blue"]},
-                    "coats": {"type": "integer", "default": 1},
-                },
-                "required": ["colour"],
-            },
-        },
-    ],
+    "tools": [track_order_tool(), PAINT_TOOL],
 }
 
 TRACK = {

@@ -8,35 +8,13 @@ from pathlib import Path
 import pytest
 
 from harness.results import read_results
+from tests.strategies import shop_catalog_dict
 
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
-CATALOG = {
-    "name": "shop",
-    "description": "You route shop requests to tools.",
-    "tools": [
-        {
-            "name": "track_order",
-            "description": "get the status of an order.",
-            "parameters": {
-                "type": "object",
-                "properties": {"order_id": {"type": "string"}},
-                "required": ["order_id"],
-            },
-        },
-        {
-            "name": "escalate",
-            "description": "hand off to a human agent.",
-            "parameters": {
-                "type": "object",
-                "properties": {"reason": {"type": "string", "x-match": "normalized"}},
-                "required": ["reason"],
-            },
-        },
-    ],
-}
+CATALOG = shop_catalog_dict()
 
 
 def _case(cid: str, category: str, prompt: str, tool: str, split: str = "dev", **args: str) -> dict:

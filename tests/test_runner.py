@@ -27,31 +27,9 @@ from harness.outputcache import OutputCache
 from harness.results import RunResults
 from harness.runner import golden_fingerprint, new_run_id, run_suite, select_cases
 from harness.scoring import Outcome
+from tests.strategies import shop_catalog_dict
 
-CATALOG = {
-    "name": "shop",
-    "description": "You route shop requests to tools.",
-    "tools": [
-        {
-            "name": "track_order",
-            "description": "get the status of an order.",
-            "parameters": {
-                "type": "object",
-                "properties": {"order_id": {"type": "string"}},
-                "required": ["order_id"],
-            },
-        },
-        {
-            "name": "escalate",
-            "description": "hand off to a human agent.",
-            "parameters": {
-                "type": "object",
-                "properties": {"reason": {"type": "string", "x-match": "normalized"}},
-                "required": ["reason"],
-            },
-        },
-    ],
-}
+CATALOG = shop_catalog_dict()
 
 
 def case(case_id: str, category: str, tool: str, split: str = "dev", **arguments: str) -> dict:
