@@ -647,8 +647,9 @@ def mix_table(rows: Sequence[Row]) -> str:
     for tool, c in sorted(by_tool.items()):
         lines.append(f"  {tool:<16}{c:>6}  {c / n:6.1%}")
     lines.append("by kind:")
+    width = max((len(kind) for _, kind in by_kind), default=0) + 2
     for (cat_name, kind), c in sorted(by_kind.items()):
-        lines.append(f"  {kind:<24}{cat_name:<16}{c:>6}  {c / n:6.1%}")
+        lines.append(f"  {kind:<{width}}{cat_name:<16}{c:>6}  {c / n:6.1%}")
     none = sum(c for t, c in by_tool.items() if t == NO_TOOL)
     lines.append(f"no_tool share: {none / n:.1%}")
     return "\n".join(lines)
