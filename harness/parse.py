@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -114,11 +115,15 @@ def _float_hook(text: str) -> float:
     return value
 
 
-def nesting_depth(text: str) -> int:
-    """Deepest bracket nesting outside string literals (a cheap guard before ``json.loads``)."""
-    depth = deepest = 0
+def _structural(text: str, start: int = 0) -> Iterator[tuple[int, str]]:
+    """Yield ``(index, char)`` for the characters of ``text`` outside JSON string literals.
+
+    The one string-aware scanner behind the depth guard and the object finders, so a brace
+    or quote inside a string can never confuse one of them and not the others.
+    """
     in_string = escaped = False
-    for ch in text:
+    for i in range(start, len(text)):
+        ch = text[i]
         if in_string:
             if escaped:
                 escaped = False
@@ -128,7 +133,15 @@ def nesting_depth(text: str) -> int:
                 in_string = False
         elif ch == '"':
             in_string = True
-        elif ch in "[{":
+        else:
+            yield i, ch
+
+
+def nesting_depth(text: str) -> int:
+    """Deepest bracket nesting outside string literals (a cheap guard before ``json.loads``)."""
+    depth = deepest = 0
+    for _, ch in _structural(text):
+        if ch in "[{":
             depth += 1
             deepest = max(deepest, depth)
         elif ch in "]}":
@@ -171,19 +184,8 @@ def scan_object(text: str, start: int, max_depth: int | None = None) -> tuple[in
     when it never closes); ``too_deep`` is true when braces nested past ``max_depth``.
     """
     depth = 0
-    in_string = escaped = False
-    for i in range(start, len(text)):
-        ch = text[i]
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch == "{":
+    for i, ch in _structural(text, start):
+        if ch == "{":
             depth += 1
             if max_depth is not None and depth > max_depth:
                 return None, True
