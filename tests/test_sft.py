@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.strategies import track_order_tool
 from trainers import sft
 
 pytest_plugins = ["pytester"]
@@ -249,17 +250,7 @@ def test_trained_adapter_is_evaluated_by_the_suites(tiny_model, tmp_path, pytest
             {
                 "name": "shop",
                 "description": "You route customer-support requests to tools.",
-                "tools": [
-                    {
-                        "name": "track_order",
-                        "description": "get the status of an order.",
-                        "parameters": {
-                            "type": "object",
-                            "properties": {"order_id": {"type": "string"}},
-                            "required": ["order_id"],
-                        },
-                    }
-                ],
+                "tools": [track_order_tool()],
             }
         )
     )
