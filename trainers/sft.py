@@ -11,6 +11,10 @@ Each JSONL row is ``{"messages": [system, user, assistant]}`` (what ``trainers.d
 ``completion_only_loss`` puts the loss on the completion only: SmolLM2's chat template has
 no generation markers, so TRL's ``assistant_only_loss`` cannot be used with it.
 
+Each step runs the prompt prefix its rows share (the system prompt) once rather than per row
+(``--share-prefix``, on by default; ``trainers.prefix``): the same loss and gradients in
+about half the time on a CPU.
+
 The output folder receives the adapter (``adapter_model.safetensors``,
 ``adapter_config.json``), the tokenizer and ``training.json`` (base model, data files with
 sha256 fingerprints, the config, losses, wall time, step time, row count).
@@ -122,6 +126,21 @@ class TrainConfig:
             "float16 or bfloat16 (half the file; see trainers.adapter_dtype)."
         },
     )
+    share_prefix: bool = field(
+        default=True,
+        metadata={
+            "help": "Run the prompt prefix every row of a batch shares (the system prompt) once "
+            "per step instead of once per row: same loss and gradients, about twice as fast "
+            "(trainers.prefix). Single-process training only; ignored otherwise."
+        },
+    )
+    sampling: str = field(
+        default="random",
+        metadata={
+            "help": "Batch sampling: 'random', or 'group_by_length' (rows of similar length "
+            "batched together, so less padding)."
+        },
+    )
     threads: int = field(default=0, metadata={"help": "CPU threads for torch (0: os.cpu_count())."})
     progress: bool = field(default=True, metadata={"help": "Show the progress bar with the loss."})
 
@@ -156,6 +175,8 @@ class TrainConfig:
             problems.append(
                 f"--save-dtype must be float32, float16 or bfloat16, not {self.save_dtype}"
             )
+        if self.sampling not in ("random", "group_by_length"):
+            problems.append(f"--sampling must be random or group_by_length, not {self.sampling}")
         if self.threads < 0:
             problems.append("--threads must be >= 0")
         if self.init_adapter and not (Path(self.init_adapter) / "adapter_config.json").is_file():
@@ -351,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=config.seed,
         data_seed=config.seed,
         disable_tqdm=not config.progress,
+        train_sampling_strategy=config.sampling,
     )
     if not config.init_adapter:
         peft_config = LoraConfig(
@@ -360,7 +382,12 @@ def main(argv: list[str] | None = None) -> int:
             target_modules=list(config.target_modules),
             task_type="CAUSAL_LM",
         )
-    trainer = SFTTrainer(
+    trainer_class: Any = SFTTrainer
+    if config.share_prefix:
+        from trainers.prefix import prefix_sharing
+
+        trainer_class = prefix_sharing(SFTTrainer)
+    trainer = trainer_class(
         model=model,
         args=args,
         train_dataset=dataset,
@@ -433,6 +460,12 @@ def main(argv: list[str] | None = None) -> int:
         "loss_history": [
             {"step": e["step"], "loss": e["loss"]} for e in trainer.state.log_history if "loss" in e
         ],
+        # Micro-batches run with the shared prefix and without (None: --share-prefix off).
+        "shared_prefix_batches": (
+            {"shared": trainer.shared_prefix_steps, "plain": trainer.plain_steps}
+            if config.share_prefix
+            else None
+        ),
         "seconds_per_step": round(mean_step, 3),
         "seconds_per_example": round(mean_step / (config.batch_size * config.grad_accum), 3),
         "train_seconds": round(train_seconds, 1),
