@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -229,3 +230,76 @@ def test_strip_reason_keeps_the_users_words():
     assert datagen.strip_reason("It's the wrong colour.", prefixes) == "wrong colour"
     assert datagen.strip_reason("the lid is cracked", prefixes) == "lid is cracked"
     assert datagen.strip_reason("I bought it by mistake", prefixes) == "bought it by mistake"
+
+
+def _with_twins(tmp_path: Path, share: float = 1.0) -> tuple[datagen.TemplateSet, Path]:
+    golden, templates = _small_world(tmp_path, ["x"])
+    data = json.loads(templates.read_text())
+    data["slots"]["vague"] = ["my order", "it", "my parcel", "the package", "my purchase"]
+    data["kinds"][2]["weight"] = 0.01  # few greetings: the no-tool places go to no_id
+    data["kinds"][0]["templates"] = ["where is order {id}", "status of {id}", "track my {id}"]
+    data["kinds"][0]["twin"] = {"slot": "id", "as": "no_id", "share": share, "vague": "@vague"}
+    data["kinds"].append(
+        {
+            "name": "no_id",
+            "category": "underspecified",
+            "reason": "need order_id before track_order",
+            "templates": ["where is my stuff", "any news on my delivery"],
+        }
+    )
+    templates.write_text(json.dumps(data))
+    return datagen.load_templates(templates, load_catalog(CS)), golden
+
+
+def test_twins_say_the_same_request_without_the_id(tmp_path):
+    templates, _ = _with_twins(tmp_path)
+    rows = datagen.generate(templates, load_catalog(CS), rows=40, no_tool_share=0.25, seed=4)
+    assert sum(r.output.startswith('{"tool":"no_tool"') for r in rows) == 10  # still exact
+    twins = [r for r in rows if r.twin_of]
+    assert twins and all(r.twin_of == "track" and r.kind == "no_id" for r in twins)
+    tracked = {normalize_text(r.prompt) for r in rows if r.kind == "track"}
+    for twin in twins:
+        assert twin.output == '{"tool":"no_tool","reason":"need order_id before track_order"}'
+        assert "ord" not in twin.prompt.lower().replace("order", "")  # no id left
+        assert "order order" not in twin.prompt.lower() and "my my" not in twin.prompt.lower()
+        # Its partner is a tracked row that says the id (and "order"/"my" before it)
+        # where the twin says the vague words.
+        said = normalize_text(twin.prompt)
+        assert any(
+            re.sub(r"(?:my |order )?ord ?\d+", normalize_text(vague), t) == said
+            for t in tracked
+            for vague in ("my order", "it", "my parcel", "the package", "my purchase")
+        ), twin.prompt
+    mix = datagen.mix_table(rows)
+    assert f"vague-id twins (counted in their no-tool kinds): track {len(twins)}" in mix
+
+
+def test_twins_only_take_free_places_and_keep_the_seed_reproducible(tmp_path):
+    templates, _ = _with_twins(tmp_path)
+    catalog = load_catalog(CS)
+    rows = datagen.generate(templates, catalog, rows=60, no_tool_share=0.1, seed=4)
+    # 6 no-tool places, all taken by twins before no_id's own templates are drawn; the
+    # other tracked rows get no twin.
+    assert sum(r.kind == "no_id" for r in rows) == 6
+    assert sum(bool(r.twin_of) for r in rows) == 6
+    again = datagen.generate(templates, catalog, rows=60, no_tool_share=0.1, seed=4)
+    assert [r.prompt for r in rows] == [r.prompt for r in again]
+
+
+@pytest.mark.parametrize(
+    ("twin", "message"),
+    [
+        ({"slot": "id", "as": "hello", "share": 0.0, "vague": ["it"]}, "share"),
+        ({"slot": "id", "as": "nope", "share": 0.5, "vague": ["it"]}, "no-tool kind"),
+        ({"slot": "id", "as": "refund", "share": 0.5, "vague": ["it"]}, "no-tool kind"),
+        ({"slot": "why", "as": "hello", "share": 0.5, "vague": ["it"]}, "every template"),
+        ({"slot": "id", "share": 0.5}, "twin needs"),
+    ],
+)
+def test_bad_twins_are_refused(tmp_path, twin, message):
+    _, templates = _small_world(tmp_path, ["x"])
+    data = json.loads(templates.read_text())
+    data["kinds"][0]["twin"] = twin
+    templates.write_text(json.dumps(data))
+    with pytest.raises(datagen.DatagenError, match=message):
+        datagen.load_templates(templates, load_catalog(CS))

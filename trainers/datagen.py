@@ -45,6 +45,10 @@ _SLOT_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _WS_RE = re.compile(r"\s+")
 _WORD_RE = re.compile(r"[A-Za-z]{4,}")
 _MAX_TRIES_PER_ROW = 200
+_ORDER_WORD_RE = re.compile(
+    r"(?i)(?:\b(?:my|the|your)\s+)?"
+    r"(?:\b(?:order|order number|order no\.?|order id|order nr\.?)\s*[#:]?\s*)?#?$"
+)
 
 
 class DatagenError(Exception):
@@ -162,6 +166,23 @@ class Variant:
 
 
 @dataclass(frozen=True)
+class Twin:
+    """A tool-call kind's minimal pair: the same request with its id said only vaguely.
+
+    A share of the kind's rows also yield a twin: the same template and draws, the ``slot``
+    value replaced by a vague reference ("my order", "it") and a word like "order" before it
+    dropped, answered as the no-tool kind ``as_kind``. The pair differs only in whether the
+    id is there, which is the one thing that separates a call from an underspecified
+    request, so the router learns to look at it.
+    """
+
+    slot: str
+    as_kind: str
+    share: float
+    vague: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Kind:
     """A family of requests with one kind of answer (a tool call or one no-tool reason)."""
 
@@ -176,6 +197,7 @@ class Kind:
     typos: bool = True
     prefix: tuple[str, ...] | None = None
     suffix: tuple[str, ...] | None = None
+    twin: Twin | None = None
 
     @property
     def wants_tool(self) -> bool:
@@ -272,6 +294,16 @@ def load_templates(path: str | Path, catalog: Catalog) -> TemplateSet:
         kinds.append(_parse_kind(raw, f"{p}: kinds[{i}]", catalog, global_slots, ids, seen))
     if not kinds:
         raise DatagenError(f"{p}: no kinds")
+    by_name = {k.name: k for k in kinds}
+    for i, k in enumerate(kinds):
+        if k.twin is None:
+            continue
+        target = by_name.get(k.twin.as_kind)
+        if target is None or target.wants_tool:
+            raise DatagenError(
+                f"{p}: kinds[{i}] ({k.name}): twin 'as' must name a no-tool kind, "
+                f"not {k.twin.as_kind!r}"
+            )
     return TemplateSet(
         catalog=catalog.name,
         ids=ids,
@@ -380,6 +412,24 @@ def _parse_kind(
     weight = float(raw.get("weight", 1))
     if weight <= 0:
         raise DatagenError(f"{where}: weight must be > 0")
+    twin = None
+    if raw.get("twin") is not None:
+        spec = raw["twin"]
+        if not category.wants_tool:
+            raise DatagenError(f"{where}: only a tool-call kind can have a twin")
+        try:
+            slot, as_kind, share = str(spec["slot"]), str(spec["as"]), float(spec["share"])
+            vague = _slot_values(spec["vague"], f"{where}.twin.vague", global_slots)
+        except (KeyError, TypeError, ValueError):
+            raise DatagenError(
+                f"{where}: twin needs slot, as (a no-tool kind), share in (0, 1] and vague "
+                "(a list of vague references, or '@slot')"
+            ) from None
+        if not 0 < share <= 1:
+            raise DatagenError(f"{where}: twin share must be in (0, 1], got {share}")
+        if not all(f"{{{slot}}}" in t for v in variants for t in v.templates):
+            raise DatagenError(f"{where}: twin slot {{{slot}}} must be in every template")
+        twin = Twin(slot, as_kind, share, tuple(v.text for v in vague))
     return Kind(
         name=name,
         category=category,
@@ -392,6 +442,7 @@ def _parse_kind(
         typos=bool(raw.get("typos", True)),
         prefix=prefix,
         suffix=suffix,
+        twin=twin,
     )
 
 
@@ -411,6 +462,8 @@ class Row:
     prompt: str
     output: str
     system: str
+    twin_of: str = ""
+    """The tool-call kind whose row this is the vague-id twin of ("" for other rows)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -454,8 +507,19 @@ class Generator:
         self.system = catalog.system_prompt()
         self.rng = random.Random(seed)
 
-    def _render(self, kind: Kind) -> tuple[str, dict[str, Any]]:
-        rng = self.rng
+    def _render(
+        self,
+        kind: Kind,
+        rng: random.Random | None = None,
+        replace: Mapping[str, str] | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        """A prompt and its arguments. ``replace`` says some slots in other words (twins).
+
+        A replaced slot is still drawn, so the rest of the row draws exactly what it would
+        have; a word like "order" just before it is dropped ("order ORD-1" -> "my order").
+        """
+        rng = rng or self.rng
+        replace = replace or {}
         variant = rng.choice(kind.variants)
         template = rng.choice(variant.templates)
         chosen: dict[str, SlotValue] = {}
@@ -474,7 +538,15 @@ class Generator:
                     taken = {v.text for v in chosen.values()}
                     values = [v for v in variant.slots[name] if v.text not in taken]
                     chosen[name] = rng.choice(values or variant.slots[name])
-            segments.append((chosen[name].text, True))
+            if name in replace:
+                before = _ORDER_WORD_RE.sub("", segments[-1][0])
+                vague = replace[name]
+                if not before.strip() or before.rstrip()[-1:] in ".!?:(\n":
+                    vague = vague[:1].upper() + vague[1:]
+                segments[-1] = (before, segments[-1][1])
+                segments.append((vague, True))
+            else:
+                segments.append((chosen[name].text, True))
             pos = m.end()
         segments.append((template[pos:], False))
 
@@ -532,6 +604,16 @@ class Generator:
             return value.arg
         return strip_reason(value.text, self.t.strip_prefixes)
 
+    def twin(self, kind: Kind, target: Kind, state: Any) -> Row:
+        """The twin of the row rendered from rng ``state``: the id only vaguely said."""
+        assert kind.twin is not None
+        vague = self.rng.choice(kind.twin.vague)
+        replay = random.Random()
+        replay.setstate(state)
+        prompt, _ = self._render(kind, rng=replay, replace={kind.twin.slot: vague})
+        output = compact({"tool": NO_TOOL, "reason": target.reason})
+        return Row(target.name, target.category, prompt, output, self.system, twin_of=kind.name)
+
     def row(self, kind: Kind) -> Row:
         prompt, arguments = self._render(kind)
         if kind.wants_tool:
@@ -578,23 +660,42 @@ def generate(
     if rows - n_none and not positive:
         raise DatagenError(f"{templates.source}: no tool-call kinds")
     plan = {**_allocate(rows - n_none, positive), **_allocate(n_none, negative)}
+    by_name = {k.name: k for k in templates.kinds}
     gen = Generator(templates, catalog, seed)
     out: list[Row] = []
     seen: set[str] = set()
-    for kind in templates.kinds:
-        for _ in range(plan[kind.name]):
+    made: Counter[str] = Counter()
+
+    def keep(row: Row) -> bool:
+        key = normalize_prompt(row.prompt)
+        if key in seen:
+            return False
+        seen.add(key)
+        out.append(row)
+        made[row.kind] += 1
+        return True
+
+    # Kinds that twins answer as come last: twins take their places first, so the no-tool
+    # share stays exact. Without twins this is the file's order.
+    targets = {k.twin.as_kind for k in templates.kinds if k.twin is not None}
+    order = [k for k in templates.kinds if k.name not in targets]
+    order += [k for k in templates.kinds if k.name in targets]
+    for kind in order:
+        while made[kind.name] < plan[kind.name]:
             for _attempt in range(_MAX_TRIES_PER_ROW):
-                row = gen.row(kind)
-                key = normalize_prompt(row.prompt)
-                if key not in seen:
-                    seen.add(key)
-                    out.append(row)
+                state = gen.rng.getstate()
+                if keep(gen.row(kind)):
                     break
             else:
                 raise DatagenError(
                     f"kind {kind.name}: cannot find {plan[kind.name]} distinct prompts; "
                     "add templates or slot values, or ask for fewer rows"
                 )
+            twin = kind.twin
+            if twin is not None and gen.rng.random() < twin.share:
+                target = by_name[twin.as_kind]
+                if made[target.name] < plan[target.name]:
+                    keep(gen.twin(kind, target, state))
     gen.rng.shuffle(out)
     return out
 
@@ -650,6 +751,10 @@ def mix_table(rows: Sequence[Row]) -> str:
     width = max((len(kind) for _, kind in by_kind), default=0) + 2
     for (cat_name, kind), c in sorted(by_kind.items()):
         lines.append(f"  {kind:<{width}}{cat_name:<16}{c:>6}  {c / n:6.1%}")
+    twins = Counter(r.twin_of for r in rows if r.twin_of)
+    if twins:
+        listed = ", ".join(f"{kind} {c}" for kind, c in sorted(twins.items()))
+        lines.append(f"vague-id twins (counted in their no-tool kinds): {listed}")
     none = sum(c for t, c in by_tool.items() if t == NO_TOOL)
     lines.append(f"no_tool share: {none / n:.1%}")
     return "\n".join(lines)
