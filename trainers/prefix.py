@@ -86,8 +86,14 @@ def prefix_sharing(trainer_class: type) -> type:
     """
 
     class PrefixSharingTrainer(trainer_class):  # type: ignore[valid-type,misc]
-        shared_prefix_steps = 0
-        plain_steps = 0
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            # Fixed for the whole run, so decided once rather than per micro-batch.
+            self.can_share_prefix = (
+                self.accelerator.num_processes == 1 and not self.args.gradient_checkpointing
+            )
+            self.shared_prefix_batches = 0
+            self.plain_batches = 0
 
         def compute_loss(
             self,
@@ -97,20 +103,15 @@ def prefix_sharing(trainer_class: type) -> type:
             num_items_in_batch: Any = None,
         ) -> Any:
             length = 0
-            if (
-                model.training
-                and self.accelerator.num_processes == 1
-                and not self.args.gradient_checkpointing
-                and "input_ids" in inputs
-            ):
+            if self.can_share_prefix and model.training and "input_ids" in inputs:
                 length = shared_prefix_length(
                     inputs["input_ids"], inputs.get("attention_mask"), inputs.get("labels")
                 )
             if length:
-                self.shared_prefix_steps += 1
+                self.shared_prefix_batches += 1
                 inputs = split_inputs(model, inputs, length)
             else:
-                self.plain_steps += 1
+                self.plain_batches += 1
             return super().compute_loss(
                 model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
             )

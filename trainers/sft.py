@@ -42,6 +42,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+SAMPLING = ("random", "group_by_length")
+"""The --sampling values: transformers' train_sampling_strategy names this trainer offers."""
+
 BASE = "base"
 """The --base-model value meaning the bundled base model (``harness.basemodel``)."""
 
@@ -175,8 +178,8 @@ class TrainConfig:
             problems.append(
                 f"--save-dtype must be float32, float16 or bfloat16, not {self.save_dtype}"
             )
-        if self.sampling not in ("random", "group_by_length"):
-            problems.append(f"--sampling must be random or group_by_length, not {self.sampling}")
+        if self.sampling not in SAMPLING:
+            problems.append(f"--sampling must be one of {', '.join(SAMPLING)}, not {self.sampling}")
         if self.threads < 0:
             problems.append("--threads must be >= 0")
         if self.init_adapter and not (Path(self.init_adapter) / "adapter_config.json").is_file():
@@ -462,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         ],
         # Micro-batches run with the shared prefix and without (None: --share-prefix off).
         "shared_prefix_batches": (
-            {"shared": trainer.shared_prefix_steps, "plain": trainer.plain_steps}
+            {"shared": trainer.shared_prefix_batches, "plain": trainer.plain_batches}
             if config.share_prefix
             else None
         ),
