@@ -53,6 +53,8 @@ def split_inputs(model: Any, inputs: dict[str, Any], length: int) -> dict[str, A
     """
     import torch
 
+    from harness.backends.hf import CACHE_KEYWORD
+
     input_ids = inputs["input_ids"]
     rows, total = input_ids.shape
     prefix_kwargs: dict[str, Any] = {"input_ids": input_ids[:1, :length], "use_cache": True}
@@ -60,9 +62,7 @@ def split_inputs(model: Any, inputs: dict[str, Any], length: int) -> dict[str, A
         prefix_kwargs["attention_mask"] = inputs["attention_mask"][:1, :length]
     # logits_to_keep=1: the prefix carries no label, so its logits are never needed.
     prefix = model(**prefix_kwargs, logits_to_keep=1)
-    cache = getattr(prefix, "cache", None)
-    if cache is None:
-        cache = prefix.past_key_values
+    cache = getattr(prefix, CACHE_KEYWORD)
     cache.batch_repeat_interleave(rows)
 
     rest = dict(inputs)
@@ -74,7 +74,7 @@ def split_inputs(model: Any, inputs: dict[str, Any], length: int) -> dict[str, A
     else:
         positions = torch.arange(length, total, device=input_ids.device)
         rest["position_ids"] = positions.unsqueeze(0).expand(rows, -1)
-    rest["cache"] = cache
+    rest[CACHE_KEYWORD] = cache
     return rest
 
 

@@ -42,6 +42,7 @@ from transformers import (
     DynamicCache,
     GenerationConfig,
 )
+from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from harness.backends.base import (
     Backend,
@@ -61,6 +62,7 @@ from harness.errors import CheckpointError
 from harness.parse import scan_object
 
 __all__ = [
+    "CACHE_KEYWORD",
     "HFBackend",
     "ResolvedCheckpoint",
     "cut_after_json",
@@ -69,6 +71,15 @@ __all__ = [
     "load_hf_backend",
     "resolve_checkpoint",
 ]
+
+CACHE_KEYWORD = (
+    "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
+)
+"""The name a causal LM's forward takes, and its output carries, the key/value cache by.
+
+transformers 5 renamed ``past_key_values`` to ``cache``; the old name is a deprecated alias
+that goes in 5.40, so both the backend and the trainer's shared-prefix step use this one.
+"""
 
 ACCEPTED = (
     "accepted: 'base' (the bundled SmolLM2-135M-Instruct), a transformers model folder "
@@ -442,10 +453,10 @@ class HFBackend(Backend):
             return self._prefixes[prefix]
         ids = torch.tensor([prefix], dtype=torch.long, device=self.device)
         out = self.model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True)
-        self._prefixes[prefix] = out.past_key_values
+        cache = self._prefixes[prefix] = getattr(out, CACHE_KEYWORD)
         while len(self._prefixes) > _MAX_PREFIXES:
             self._prefixes.popitem(last=False)
-        return out.past_key_values
+        return cache
 
     # -- generation ------------------------------------------------------------------
 
@@ -516,10 +527,10 @@ class HFBackend(Backend):
                 input_ids=feed,
                 attention_mask=state.mask,
                 position_ids=state.positions[:, None],
-                past_key_values=state.cache,
                 use_cache=True,
+                **{CACHE_KEYWORD: state.cache},
             )
-            state.cache = out.past_key_values
+            state.cache = getattr(out, CACHE_KEYWORD)
             state.positions = state.positions + 1
             self._advance(rows, out.logits[:, -1], config.max_new_tokens)
 
@@ -544,11 +555,11 @@ class HFBackend(Backend):
             input_ids=feed,
             attention_mask=mask,
             position_ids=positions,
-            past_key_values=cache,
             use_cache=True,
             logits_to_keep=1,
+            **{CACHE_KEYWORD: cache},
         )
-        state = _State(cache=out.past_key_values, mask=mask, positions=mask.sum(-1))
+        state = _State(cache=getattr(out, CACHE_KEYWORD), mask=mask, positions=mask.sum(-1))
         return state, out.logits[:, -1]
 
     def _advance(self, rows: list[_Row], logits: Any, max_new_tokens: int) -> None:
