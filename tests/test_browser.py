@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from harness.compare import DELTA_METRICS, compare_runs
-from harness.report import write_report
+from harness.render.html import write_report
 from harness.results import RunResults, read_results, write_results
 from tests.reportdata import (
     HOSTILE_ATTR,

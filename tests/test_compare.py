@@ -8,16 +8,14 @@ from typing import Any
 
 import pytest
 
+from harness.baselines import BaselineError, list_baselines, load_baseline, save_baseline
+from harness.cli.compare import main as compare_main
 from harness.compare import (
     Comparison,
     ComparisonError,
-    compare_main,
     compare_runs,
     format_p,
-    list_baselines,
-    load_baseline,
     mcnemar_reading,
-    save_baseline,
 )
 from harness.errors import ResultsFileError, RoutecheckError
 from harness.results import RunResults, write_results
@@ -244,7 +242,7 @@ def test_load_baseline_from_run_folder_and_run_id(tmp_path: Path) -> None:
 )
 def test_unsafe_baseline_names_are_refused(tmp_path: Path, name: str) -> None:
     baseline, _ = two_runs(tmp_path, set(), set())
-    with pytest.raises(ComparisonError, match="not allowed"):
+    with pytest.raises(BaselineError, match="not allowed"):
         save_baseline(baseline, name, tmp_path / "reports")
     assert not (tmp_path / "reports").exists()
 
@@ -253,9 +251,9 @@ def test_unknown_baseline_names_what_exists(tmp_path: Path) -> None:
     baseline, _ = two_runs(tmp_path, set(), set())
     reports = tmp_path / "reports"
     save_baseline(baseline, "v1", reports)
-    with pytest.raises(ComparisonError, match="saved baselines: v1"):
+    with pytest.raises(BaselineError, match="saved baselines: v1"):
         load_baseline("v2", reports)
-    with pytest.raises(ComparisonError, match="no baselines are saved"):
+    with pytest.raises(BaselineError, match="no baselines are saved"):
         load_baseline("v2", tmp_path / "elsewhere")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import time
@@ -11,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from markupsafe import escape
 
 from harness.compare import DELTA_METRICS, Comparison, compare_runs
 from harness.gates import GateResult
 from harness.golden import Target
-from harness.report import (
+from harness.render.html import (
     TEXT_LIMIT,
     fmt_value,
     json_for_script,
@@ -156,12 +156,12 @@ def test_hostile_strings_are_escaped_everywhere(tmp_path: Path) -> None:
     page = render_report(results)
     assert_inert(page)
     escaped_script = "&lt;script&gt;alert(1)&lt;/script&gt;"
-    escaped_attr = "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;"
+    escaped_attr = "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;"  # the template engine's form
     assert page.count(escaped_script) >= 5  # prompt, gold, output, catalog, run id, ...
     assert escaped_attr in page
     # The hostile case is listed (it fails) with prompt, gold and output as text.
     hostile_key = results.cases[-1].key
-    assert f'data-key="{html.escape(hostile_key, quote=True)}"' in page
+    assert f'data-key="{escape(hostile_key)}"' in page
     assert "&lt;/textarea&gt;&lt;/pre&gt;&lt;!--" in page
     # The JSON summary holds the hostile checkpoint, escaped for a script element.
     summary = json.loads(parse(page).script_bodies[0])
