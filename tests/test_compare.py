@@ -351,3 +351,49 @@ def test_compare_main_bad_input_exits_2_with_one_line(
 def test_compare_main_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert compare_main(["--help"]) == 0
     assert "BASELINE" in capsys.readouterr().out.upper()
+
+
+# --- module boundaries -------------------------------------------------------------------
+
+
+def _harness_imports() -> dict[str, set[str]]:
+    """Each harness module -> the harness modules it imports anywhere (lazy imports too)."""
+    import ast
+
+    root = Path(__file__).resolve().parent.parent / "harness"
+    modules: dict[str, Path] = {}
+    for path in root.rglob("*.py"):
+        name = ".".join(path.relative_to(root.parent).with_suffix("").parts)
+        modules[name.removesuffix(".__init__")] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                found.add(node.module)
+            elif isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+        graph[name] = {m for m in found if m in modules and m != name}
+    return graph
+
+
+def test_no_import_cycles_and_compare_knows_no_renderer() -> None:
+    graph = _harness_imports()
+    assert graph["harness.compare"].isdisjoint(
+        {m for m in graph if m.startswith(("harness.render", "harness.cli"))}
+        | {"harness.baselines"}
+    )
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> None:
+        if name in path:
+            raise AssertionError("import cycle: " + " -> ".join([*path, name]))
+        if name in done:
+            return
+        for dep in sorted(graph[name]):
+            visit(dep, [*path, name])
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, [])
+    assert "harness.render.html" in done and "harness.cli.compare" in done

@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Write a mock: replay file whose outputs are the gold answers.",
         [
             "routecheck gold-replay golden/customer_support -o perfect.jsonl",
-            "routecheck run --checkpoint=mock:perfect.jsonl --rc-golden=golden/customer_support",
+            "routecheck gold-replay golden -o every-catalog-perfect.jsonl",
         ],
     )
     p.add_argument("golden", help="golden folder or .jsonl file")
