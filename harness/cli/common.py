@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 
 EXIT_PASSED = 0
 """The command did its work; for a run, every gate passed (failing cases are still listed)."""
@@ -59,3 +60,13 @@ def parse(p: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace
         return p.parse_args(list(argv))
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+
+
+def add_reports_dir(p: argparse.ArgumentParser) -> None:
+    """``--reports-dir``: where runs and saved baselines are looked up by name."""
+    p.add_argument(
+        "--reports-dir",
+        type=Path,
+        default=Path("reports"),
+        help="where saved baselines and runs live (default: reports)",
+    )

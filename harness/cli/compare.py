@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 
 from harness.baselines import check_baseline_name, load_baseline, save_baseline
-from harness.cli.common import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_PASSED, parse, parser
+from harness.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_GATE_FAILED,
+    EXIT_PASSED,
+    add_reports_dir,
+    parse,
+    parser,
+)
 from harness.compare import compare_runs
 from harness.errors import RoutecheckError
 from harness.render.terminal import comparison_lines
@@ -32,12 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("baseline", help="the earlier run (A)")
     p.add_argument("current", help="the run under review (B)")
     p.add_argument("-o", "--output", type=Path, help="write the HTML diff report here")
-    p.add_argument(
-        "--reports-dir",
-        type=Path,
-        default=Path("reports"),
-        help="where saved baselines and runs live (default: reports)",
-    )
+    add_reports_dir(p)
     p.add_argument(
         "--save-baseline",
         metavar="NAME",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness.atomic import write_atomic
 from harness.baselines import load_baseline
-from harness.cli.common import EXIT_BAD_INPUT, EXIT_PASSED, parse, parser
+from harness.cli.common import EXIT_BAD_INPUT, EXIT_PASSED, add_reports_dir, parse, parser
 from harness.errors import RoutecheckError
 from harness.render.markdown import SPLITS, render_table
 
@@ -38,12 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="splits to show, in order (default: dev, holdout, all)",
     )
-    p.add_argument(
-        "--reports-dir",
-        type=Path,
-        default=Path("reports"),
-        help="where saved baselines and runs live (default: reports)",
-    )
+    add_reports_dir(p)
     p.add_argument("-o", "--output", type=Path, help="also write the table to this file")
     return p
 
