@@ -66,6 +66,9 @@ SNIPPET = 80
 LAZY_FROM = 400
 """Above this many listed cases the browser lays out only those near the viewport."""
 
+ROW_BREAK = "<!--row-->"
+"""What the template writes before each one-line row; escaped text can never contain it."""
+
 STATUSES = ("regression", "fix", "failing", "passing")
 
 TABLE_METRICS = (*DELTA_METRICS, "pass_rate")
@@ -280,35 +283,45 @@ def _list_cases(results: RunResults, comparison: Comparison | None) -> _Listed:
     catalogs = len({c.catalog for c in results.cases}) > 1
     macros: Any = environment().get_template("cases.html.j2").module
     listed = _Listed([], {}, {s: len(groups[s]) for s in STATUSES}, Counter(), 0, 0)
-    used = full_used = 0
-    for status in STATUSES:
-        for i, case, new in groups[status]:
-            # Passing cases get no id: gates link to failures, never to passing cases.
-            anchor = None if status == "passing" else f"c{i}"
-            if anchor is not None and full_used < FULL_BUDGET:
-                change: CaseChange | None = comparison.changes.get(case.key) if comparison else None
-                piece = str(macros.case_full(case, status, new, anchor, change, catalogs))
-                size = len(piece.encode("utf-8", "replace"))
-                full_used += size
-                listed.n_full += 1
-            elif used < CASES_BUDGET:
-                snippet, more = clip(" ".join(case.prompt.split()), SNIPPET)
-                what = case.predicted
-                if case.parsed.error is not None:
-                    what += f" ({case.parsed.error})"
-                piece = str(
-                    macros.case_row(case, status, new, anchor, catalogs, snippet, more, what)
-                )
-                size = len(piece.encode("utf-8", "replace"))
-                listed.n_rows += 1
-            else:
-                listed.omitted[status] += 1
-                continue
-            used += size
-            if anchor is not None:
-                listed.anchors[case.key] = anchor
-            listed.parts.append(piece)
+    order = [(status, i, case, new) for status in STATUSES for i, case, new in groups[status]]
+    # Failures in full first (passing cases come last in this order and are never in full).
+    used = 0
+    for status, i, case, new in order:
+        if status == "passing" or used >= FULL_BUDGET:
+            break
+        change: CaseChange | None = comparison.changes.get(case.key) if comparison else None
+        piece = str(macros.case_full(case, status, new, f"c{i}", change, catalogs))
+        used += len(piece.encode("utf-8", "replace"))
+        listed.anchors[case.key] = f"c{i}"
+        listed.parts.append(piece)
+    listed.n_full = len(listed.parts)
+    # Every other case as a one-line row, while the whole list stays under its budget.
+    rest = order[listed.n_full :]
+    # Passing cases get no id: gates link to failures, never to passing cases.
+    items = [
+        (case, status, new, None if status == "passing" else f"c{i}", *_row_text(case))
+        for status, i, case, new in rest
+    ]
+    rows = str(macros.case_rows(items, catalogs)).split(ROW_BREAK)[1:]
+    for (case, status, _, anchor, *_), piece in zip(items, rows, strict=True):
+        if used >= CASES_BUDGET:
+            listed.omitted[status] += 1
+            continue
+        used += len(piece.encode("utf-8", "replace"))
+        if anchor is not None:
+            listed.anchors[case.key] = anchor
+        listed.parts.append(piece)
+    listed.n_rows = len(listed.parts) - listed.n_full
     return listed
+
+
+def _row_text(case: CaseRecord) -> tuple[str, int, str]:
+    """A row's prompt snippet, how many characters it leaves out, and what was predicted."""
+    snippet, more = clip(" ".join(case.prompt.split()), SNIPPET)
+    what = case.predicted
+    if case.parsed.error is not None:
+        what += f" ({case.parsed.error})"
+    return snippet, more, what
 
 
 def _case_list(results: RunResults, comparison: Comparison | None, listed: _Listed) -> Any:
