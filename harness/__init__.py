@@ -27,6 +27,9 @@ from harness.results import RunResults, read_results, write_results
 from harness.runner import run_suite
 from harness.scoring import CaseVerdict, Outcome, score_case
 
+__version__ = "0.1.0"
+"""The version when the distribution's metadata is not installed (kept equal to pyproject's)."""
+
 __all__ = [
     "NO_TOOL",
     "Backend",

@@ -6,23 +6,21 @@ those two counts says whether the change is larger than chance would explain.
 
 Comparisons that mean nothing are refused rather than reported: different results-file
 schemas, or different golden sets that share fewer than half of their cases.
+
+This module only compares: saved baselines live in :mod:`harness.baselines`, the text and
+HTML output in :mod:`harness.render`, the command in :mod:`harness.cli.compare`.
 """
 
 from __future__ import annotations
 
-import argparse
-import re
-import sys
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.atomic import write_atomic
 from harness.errors import RoutecheckError
 from harness.metrics import HEADLINE, LOWER_IS_BETTER, Rate
-from harness.results import CaseRecord, RunResults, read_results
+from harness.results import CaseRecord, RunResults
 from harness.scoring import Outcome
 from harness.stats import mcnemar_exact
 
@@ -31,11 +29,6 @@ DELTA_METRICS: tuple[str, ...] = (*HEADLINE, "silent_corruption_rate")
 
 SLICES: tuple[str, ...] = ("all", "dev", "holdout")
 
-BASELINES_DIR = "baselines"
-"""Saved baselines live in ``<reports_dir>/baselines/<NAME>.json``."""
-
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
 CaseStatus = Literal["regression", "fix", "still_failing", "still_passing", "added", "removed"]
 Verdict = Literal["better", "worse", "same", "n/a"]
 
@@ -43,7 +36,8 @@ _SAME = 1e-12
 
 
 class ComparisonError(RoutecheckError, ValueError):
-    """Two runs cannot be compared meaningfully, or a baseline cannot be found or saved."""
+    """Two runs cannot be compared meaningfully (or, as a ``BaselineError``, one of them
+    cannot be found)."""
 
 
 class CaseChange(BaseModel):
@@ -313,175 +307,6 @@ def compare_runs(current: RunResults, baseline: RunResults) -> Comparison:
 def _dict_diff(old: dict[str, Any], new: dict[str, Any]) -> str:
     keys = sorted(k for k in {*old, *new} if old.get(k) != new.get(k))
     return ", ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in keys)
-
-
-# --- baselines -------------------------------------------------------------------------
-
-
-def check_baseline_name(name: str) -> str:
-    """A baseline name is a plain file name: letters, digits, ``.``, ``_``, ``-``."""
-    if not isinstance(name, str) or not _NAME_RE.match(name) or name.endswith(".json"):
-        raise ComparisonError(
-            f"baseline name {name!r} is not allowed: use 1-64 letters, digits, '.', '_' or "
-            "'-', starting with a letter or digit, without a .json suffix (e.g. 'main')"
-        )
-    return name
-
-
-def baseline_path(name: str, reports_dir: str | Path) -> Path:
-    return Path(reports_dir) / BASELINES_DIR / f"{check_baseline_name(name)}.json"
-
-
-def list_baselines(reports_dir: str | Path) -> list[str]:
-    """Names of the baselines saved under ``reports_dir``."""
-    folder = Path(reports_dir) / BASELINES_DIR
-    if not folder.is_dir():
-        return []
-    return sorted(p.stem for p in folder.glob("*.json") if _NAME_RE.match(p.stem))
-
-
-def save_baseline(results: RunResults, name: str, reports_dir: str | Path) -> Path:
-    """Save a run as the named baseline (atomically; an existing one is replaced)."""
-    path = baseline_path(name, reports_dir)
-    return write_atomic(path, results.model_dump_json(indent=1))
-
-
-def load_baseline(spec: str, reports_dir: str | Path) -> RunResults:
-    """Load a run from ``spec``: a results.json path, a run folder holding one, a baseline
-    saved under ``reports_dir/baselines/``, or a run id under ``reports_dir``."""
-    reports = Path(reports_dir)
-    p = Path(spec)
-    if p.is_file():
-        return read_results(p)
-    if p.is_dir() and (p / "results.json").is_file():
-        return read_results(p / "results.json")
-    if _NAME_RE.match(spec) and not spec.endswith(".json"):
-        saved = reports / BASELINES_DIR / f"{spec}.json"
-        if saved.is_file():
-            return read_results(saved)
-        run = reports / spec / "results.json"
-        if run.is_file():
-            return read_results(run)
-    names = list_baselines(reports)
-    known = f"saved baselines: {', '.join(names)}" if names else "no baselines are saved"
-    raise ComparisonError(
-        f"{spec!r}: no such results file, run folder, or baseline name under "
-        f"{reports / BASELINES_DIR} ({known})"
-    )
-
-
-# --- command line ----------------------------------------------------------------------
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
-def _fmt_delta(delta: float | None) -> str:
-    return "n/a" if delta is None else f"{delta:+.3f}"
-
-
-def summary_lines(comparison: Comparison) -> list[str]:
-    """The short text summary ``routecheck compare`` prints."""
-    c = comparison
-    lines = [
-        f"baseline {c.baseline_run_id} ({c.baseline_checkpoint})",
-        f" current {c.current_run_id} ({c.current_checkpoint})",
-        f"cases: {c.n_paired} paired: {_plural(len(c.regressions), 'regression')}, "
-        f"{_plural(len(c.fixes), 'fix', 'fixes')}, {len(c.still_failing)} still failing, "
-        f"{len(c.still_passing)} still passing; {len(c.added)} added, {len(c.removed)} removed",
-        f"McNemar exact {c.reading()}",
-    ]
-    overall = c.deltas.get("all", {})
-    if overall:
-        lines.append(
-            f"{'metric (all cases)':<24} {'baseline':>8} {'current':>8} {'delta':>7}"
-            f"{'':<8} {'dev':>7} {'holdout':>7}"
-        )
-    for metric, d in overall.items():
-        note = "" if d.verdict in ("same", "n/a") else d.verdict
-        per_split = " ".join(
-            f"{_fmt_delta(c.deltas[s][metric].delta) if s in c.deltas else 'n/a':>7}"
-            for s in ("dev", "holdout")
-        )
-        lines.append(
-            f"{metric:<24} {_fmt(d.baseline.value):>8} {_fmt(d.current.value):>8} "
-            f"{_fmt_delta(d.delta):>7} {note:<7} {per_split}"
-        )
-    lines.extend(f"warning: {w}" for w in c.warnings)
-    if c.regressions:
-        shown = c.regressions[:10]
-        more = f" (+{len(c.regressions) - len(shown)} more)" if len(c.regressions) > 10 else ""
-        lines.append(f"regressions: {', '.join(shown)}{more}")
-    return lines
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="routecheck compare",
-        description=(
-            "Compare a run with a baseline: regressions, fixes, metric deltas and an exact "
-            "McNemar test. BASELINE and CURRENT are results.json files, run folders, run ids "
-            "or saved baseline names."
-        ),
-    )
-    parser.add_argument("baseline", help="the earlier run (A)")
-    parser.add_argument("current", help="the run under review (B)")
-    parser.add_argument("-o", "--output", type=Path, help="write the HTML diff report here")
-    parser.add_argument(
-        "--reports-dir",
-        type=Path,
-        default=Path("reports"),
-        help="where saved baselines and runs live (default: reports)",
-    )
-    parser.add_argument(
-        "--save-baseline",
-        metavar="NAME",
-        help="also save CURRENT as the baseline NAME under REPORTS_DIR/baselines/",
-    )
-    parser.add_argument(
-        "--fail-on-regression",
-        action="store_true",
-        help="exit with status 1 when any case regressed",
-    )
-    return parser
-
-
-def compare_main(argv: list[str] | None = None) -> int:
-    """``routecheck compare BASELINE CURRENT [-o diff.html]``; ``argv`` excludes ``compare``.
-
-    Exit status: 0 compared, 1 regressions with ``--fail-on-regression``, 2 bad input.
-    """
-    parser = _parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse has printed the usage error (or --help)
-        return exc.code if isinstance(exc.code, int) else 2
-    try:
-        if args.save_baseline is not None:
-            check_baseline_name(args.save_baseline)
-        baseline = load_baseline(args.baseline, args.reports_dir)
-        current = load_baseline(args.current, args.reports_dir)
-        comparison = compare_runs(current, baseline)
-        for line in summary_lines(comparison):
-            print(line)
-        if args.output is not None:
-            from harness.report import write_report
-
-            path = write_report(current, args.output, comparison)
-            print(f"wrote {path}")
-        if args.save_baseline is not None:
-            saved = save_baseline(current, args.save_baseline, args.reports_dir)
-            print(f"saved baseline {args.save_baseline!r} to {saved}")
-    except RoutecheckError as exc:
-        print(f"routecheck compare: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"routecheck compare: error: {exc}", file=sys.stderr)
-        return 2
-    if args.fail_on_regression and comparison.regressions:
-        return 1
-    return 0
 
 
 def keys_by_status(comparison: Comparison, keys: Iterable[str]) -> dict[str, CaseStatus]:

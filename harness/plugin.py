@@ -15,7 +15,7 @@ import pytest
 from harness.errors import RoutecheckError
 from harness.gates import GateConfig
 from harness.golden import Category
-from harness.metrics import HEADLINE, Metrics
+from harness.render.terminal import summary_lines
 from harness.results import CaseRecord, RunResults
 from harness.session import EvaluationSession
 from harness.settings import build_settings, field_default, read_pyproject, setting_fields
@@ -194,36 +194,6 @@ def check_gate(results: RunResults, name: str) -> None:
                 pytest.fail(gate.message, pytrace=False)
             return
     pytest.fail(f"gate {name!r} was not evaluated in this run", pytrace=False)
-
-
-def _row(label: str, m: Metrics) -> str:
-    cells = []
-    for name in (*HEADLINE, "silent_corruption_rate"):
-        rate = m.rate(name)
-        cells.append(f"{rate.value:>10.3f}" if rate.value is not None else f"{'no cases':>10}")
-    return f"{label:<26}{m.n:>6}" + "".join(cells)
-
-
-def summary_lines(results: RunResults) -> list[str]:
-    """The terminal table: the seed's four numbers and silent corruption, per split."""
-    header = (
-        f"{'slice':<26}{'n':>6}{'valid':>10}{'tool':>10}{'args':>10}{'false':>10}{'silent':>10}"
-    )
-    lines = [header, "-" * len(header)]
-    for split in ("all", "dev", "holdout"):
-        report = results.metrics[split]
-        lines.append(_row(split, report.overall))
-        for category, m in report.by_category.items():
-            if m.n:
-                lines.append(_row(f"  {category}", m))
-    lines.append("")
-    lines.append(
-        "valid = valid-tool-call rate, tool = tool-name accuracy, args = argument-match "
-        "accuracy (on valid), false = false-tool-call rate, silent = silent-corruption rate"
-    )
-    for gate in results.gates:
-        lines.append(("PASS " if gate.passed else "FAIL ") + gate.message)
-    return lines
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

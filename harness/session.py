@@ -59,7 +59,7 @@ class EvaluationSession:
         else:
             detect_checkpoint(settings.checkpoint)
         if settings.baseline:
-            from harness.compare import load_baseline
+            from harness.baselines import load_baseline
 
             load_baseline(settings.baseline, Path(settings.reports_dir))
         return session
@@ -95,7 +95,8 @@ class EvaluationSession:
         )
         comparison = None
         if settings.baseline:
-            from harness.compare import compare_runs, load_baseline
+            from harness.baselines import load_baseline
+            from harness.compare import compare_runs
 
             comparison = compare_runs(
                 results, load_baseline(settings.baseline, Path(settings.reports_dir))
@@ -111,11 +112,11 @@ class EvaluationSession:
     def write(self, results: RunResults, comparison: Comparison | None) -> RunFiles:
         folder = Path(self.settings.reports_dir) / results.run_id
         files = RunFiles(results=write_results(results, folder / "results.json"))
-        from harness.report import write_report
+        from harness.render.html import write_report
 
         files.report = write_report(results, folder / "report.html", comparison)
         if self.settings.save_baseline:
-            from harness.compare import save_baseline
+            from harness.baselines import save_baseline
 
             files.baseline_saved = save_baseline(
                 results, self.settings.save_baseline, Path(self.settings.reports_dir)

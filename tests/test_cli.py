@@ -47,3 +47,63 @@ def test_compare_and_run_dispatch(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "no such results file" in capsys.readouterr().err
     # `run` hands its arguments to pytest on the bundled suites; nothing is selected here.
     assert main(["run", "-q", "-k", "never_matches_anything", "-p", "no:cacheprovider"]) in (0, 5)
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    import harness
+    from harness.cli import version
+
+    assert main(["--version"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out == f"routecheck {version()}"
+    assert version() == harness.__version__  # pyproject's version, installed or not
+
+
+@pytest.mark.parametrize(
+    "name", ["run", "compare", "table", "gold-replay", "data", "train", "feedback"]
+)
+def test_every_help_names_the_command_with_examples_and_exit_statuses(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([name, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert f"usage: routecheck {name} " in out
+    examples = out.split("examples:")[1].split("exit status:")[0]
+    assert [line.split()[:2] for line in examples.strip().splitlines()] == [
+        ["routecheck", name]
+    ] * 2
+    assert "exit status:" in out and "  0 " in out
+    assert "python -m" not in out
+
+
+def test_run_help_shows_routecheck_options_first(capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli.common import EXIT_STATUSES
+    from harness.gates import GateConfig
+    from harness.plugin import _option_name
+    from harness.settings import setting_fields
+
+    assert main(["run", "--help"]) == 0
+    out = capsys.readouterr().out
+    names = [_option_name(f.name) for f in setting_fields()]
+    names += ["--rc-" + n.replace("_", "-") for n in GateConfig.option_names()]
+    positions = [out.index(f"  {n}") for n in names]
+    assert positions == sorted(positions)  # in the plugin's order
+    assert out.index("routecheck run --pytest-help") > positions[-1]
+    assert "--junitxml" in out  # named as a pytest option, not listed as ours
+    for code, meaning in EXIT_STATUSES:
+        assert f"  {code:<6} {meaning[:40]}" in out
+    # Defaults come from [tool.routecheck] when the current folder's pyproject sets them.
+    assert "default: golden/customer_support from pyproject.toml" in out.replace("\n      ", " ")
+
+
+def test_run_pytest_help_is_pytest_s(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--pytest-help"]) == 0
+    out = capsys.readouterr().out
+    assert "usage:" in out and "--junit-xml" in out and "--basetemp" in out
+
+
+def test_suites_path_finds_the_bundled_suites() -> None:
+    from harness.cli.run import suites_path
+
+    assert Path(suites_path()) == ROOT / "suites"
+    assert (Path(suites_path()) / "test_gates.py").is_file()

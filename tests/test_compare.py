@@ -8,16 +8,14 @@ from typing import Any
 
 import pytest
 
+from harness.baselines import BaselineError, list_baselines, load_baseline, save_baseline
+from harness.cli.compare import main as compare_main
 from harness.compare import (
     Comparison,
     ComparisonError,
-    compare_main,
     compare_runs,
     format_p,
-    list_baselines,
-    load_baseline,
     mcnemar_reading,
-    save_baseline,
 )
 from harness.errors import ResultsFileError, RoutecheckError
 from harness.results import RunResults, write_results
@@ -244,7 +242,7 @@ def test_load_baseline_from_run_folder_and_run_id(tmp_path: Path) -> None:
 )
 def test_unsafe_baseline_names_are_refused(tmp_path: Path, name: str) -> None:
     baseline, _ = two_runs(tmp_path, set(), set())
-    with pytest.raises(ComparisonError, match="not allowed"):
+    with pytest.raises(BaselineError, match="not allowed"):
         save_baseline(baseline, name, tmp_path / "reports")
     assert not (tmp_path / "reports").exists()
 
@@ -253,9 +251,9 @@ def test_unknown_baseline_names_what_exists(tmp_path: Path) -> None:
     baseline, _ = two_runs(tmp_path, set(), set())
     reports = tmp_path / "reports"
     save_baseline(baseline, "v1", reports)
-    with pytest.raises(ComparisonError, match="saved baselines: v1"):
+    with pytest.raises(BaselineError, match="saved baselines: v1"):
         load_baseline("v2", reports)
-    with pytest.raises(ComparisonError, match="no baselines are saved"):
+    with pytest.raises(BaselineError, match="no baselines are saved"):
         load_baseline("v2", tmp_path / "elsewhere")
 
 
@@ -353,3 +351,49 @@ def test_compare_main_bad_input_exits_2_with_one_line(
 def test_compare_main_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert compare_main(["--help"]) == 0
     assert "BASELINE" in capsys.readouterr().out.upper()
+
+
+# --- module boundaries -------------------------------------------------------------------
+
+
+def _harness_imports() -> dict[str, set[str]]:
+    """Each harness module -> the harness modules it imports anywhere (lazy imports too)."""
+    import ast
+
+    root = Path(__file__).resolve().parent.parent / "harness"
+    modules: dict[str, Path] = {}
+    for path in root.rglob("*.py"):
+        name = ".".join(path.relative_to(root.parent).with_suffix("").parts)
+        modules[name.removesuffix(".__init__")] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                found.add(node.module)
+            elif isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+        graph[name] = {m for m in found if m in modules and m != name}
+    return graph
+
+
+def test_no_import_cycles_and_compare_knows_no_renderer() -> None:
+    graph = _harness_imports()
+    assert graph["harness.compare"].isdisjoint(
+        {m for m in graph if m.startswith(("harness.render", "harness.cli"))}
+        | {"harness.baselines"}
+    )
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> None:
+        if name in path:
+            raise AssertionError("import cycle: " + " -> ".join([*path, name]))
+        if name in done:
+            return
+        for dep in sorted(graph[name]):
+            visit(dep, [*path, name])
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, [])
+    assert "harness.render.html" in done and "harness.cli.compare" in done

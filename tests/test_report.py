@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import html
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
+from markupsafe import escape
 
 from harness.compare import DELTA_METRICS, Comparison, compare_runs
 from harness.gates import GateResult
 from harness.golden import Target
-from harness.report import (
+from harness.render.html import (
     TEXT_LIMIT,
     fmt_value,
     json_for_script,
@@ -156,12 +159,12 @@ def test_hostile_strings_are_escaped_everywhere(tmp_path: Path) -> None:
     page = render_report(results)
     assert_inert(page)
     escaped_script = "&lt;script&gt;alert(1)&lt;/script&gt;"
-    escaped_attr = "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;"
+    escaped_attr = "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;"  # the template engine's form
     assert page.count(escaped_script) >= 5  # prompt, gold, output, catalog, run id, ...
     assert escaped_attr in page
     # The hostile case is listed (it fails) with prompt, gold and output as text.
     hostile_key = results.cases[-1].key
-    assert f'data-key="{html.escape(hostile_key, quote=True)}"' in page
+    assert f'data-key="{escape(hostile_key)}"' in page
     assert "&lt;/textarea&gt;&lt;/pre&gt;&lt;!--" in page
     # The JSON summary holds the hostile checkpoint, escaped for a script element.
     summary = json.loads(parse(page).script_bodies[0])
@@ -404,3 +407,50 @@ def test_10k_failing_cases_with_long_outputs_stay_under_the_limit(big_run: RunRe
     assert size < MAX_BYTES
     assert "cases are not listed" in page
     assert "all are in results.json" in page
+
+
+# --- template injection and the browser test's CI rule -------------------------------------
+
+TEMPLATE_SYNTAX = "{{ 7*7 }} {% if true %}yes{% endif %} {# gone #}"
+
+
+def test_template_syntax_quotes_and_surrogates_in_data_stay_inert(tmp_path: Path) -> None:
+    """Model text, prompts and ids that look like markup or like template code are shown as
+    text: nothing closes the script element, nothing is evaluated, quotes cannot end an
+    attribute, and a lone surrogate cannot stop the page from being written."""
+    prompt = f'</script><script>alert(1)</script> {TEMPLATE_SYNTAX} it\'s "quoted"'
+    rows = small_rows()
+    rows.append(case("q'\"x", "positive", prompt, "search_products", {"query": TEMPLATE_SYNTAX}))
+    outputs = outputs_where(rows, {"p2"})
+    outputs["q'\"x"] = f"</script><script>alert(1)</script>{TEMPLATE_SYNTAX}"
+    results = run(tmp_path, rows, outputs)
+    cases = [
+        c.model_copy(update={"output": c.output + "\ud800 tail"}) if c.id == "q'\"x" else c
+        for c in results.cases
+    ]
+    path = write_report(results.model_copy(update={"cases": cases}), tmp_path / "r.html")
+    page = path.read_text(encoding="utf-8")
+    assert_inert(page)
+    assert "\ud800" not in page and "? tail" in page
+    assert page.count(str(escape(TEMPLATE_SYNTAX))) >= 3  # prompt, gold and output, as typed
+    assert "49" not in page.split('id="cases"')[1].split("q&#39;&#34;x")[1][:4000]
+    assert 'data-key="shop/q&#39;&#34;x"' in page
+    # The prompt is one text node: no tag inside it.
+    start = page.index('data-key="shop/q&#39;&#34;x"')
+    pre = page[page.index('<pre class="prompt">', start) : page.index("</pre>", start)]
+    assert "<" not in pre[len('<pre class="prompt">') :]
+
+
+def test_browser_test_fails_in_ci_without_chromium(tmp_path: Path) -> None:
+    """Without chromium the browser tests skip on a developer's machine and fail in CI."""
+    root = Path(__file__).resolve().parent.parent
+    argv = [sys.executable, "-m", "pytest", str(root / "tests" / "test_browser.py")]
+    argv += ["-q", "-p", "no:cacheprovider", "-k", "10k"]
+    base = {k: v for k, v in os.environ.items() if k != "CI"}
+    base["ROUTECHECK_CHROMIUM"] = str(tmp_path / "no-chromium-here")
+    dev = subprocess.run(argv, cwd=root, env=base, capture_output=True, text=True)
+    assert dev.returncode == 0, dev.stdout
+    assert "1 skipped" in dev.stdout
+    ci = subprocess.run(argv, cwd=root, env={**base, "CI": "true"}, capture_output=True, text=True)
+    assert ci.returncode == 1, ci.stdout
+    assert "CI is set, so the browser test must run" in ci.stdout

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.baselines import save_baseline
 from harness.cli import main as cli_main
-from harness.compare import save_baseline
+from harness.render.markdown import TableError, render_table
 from harness.results import RunResults, write_results
-from harness.table import TableError, render_table
 from tests.reportdata import case, outputs_where, run
 
 ROWS = [

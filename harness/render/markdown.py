@@ -1,4 +1,4 @@
-"""``routecheck table``: runs side by side, as Markdown, from their results files.
+"""Markdown: runs side by side, per split and category, from their results files.
 
 A comparison of checkpoints (the zero-shot base model beside a fine-tuned router, say)
 wants the same numbers for each, per split and per category, in a form a README or a pull
@@ -8,24 +8,23 @@ from anything else, so the table says exactly what the runs said.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from harness.compare import load_baseline
 from harness.errors import RoutecheckError
 from harness.metrics import Metrics, Rate
+from harness.render.labels import metric_text
 from harness.results import RunResults
 
-COLUMNS: tuple[tuple[str, str], ...] = (
-    ("valid_tool_call_rate", "valid-tool-call"),
-    ("tool_name_accuracy", "tool-name"),
-    ("argument_match_accuracy", "argument-match"),
-    ("false_tool_call_rate", "false-tool-call"),
-    ("silent_corruption_rate", "silent corruption"),
-    ("pass_rate", "pass"),
+TABLE_METRICS: tuple[str, ...] = (
+    "valid_tool_call_rate",
+    "tool_name_accuracy",
+    "argument_match_accuracy",
+    "false_tool_call_rate",
+    "silent_corruption_rate",
+    "pass_rate",
 )
+"""The columns of a table, in order."""
+
 SPLITS = ("dev", "holdout", "all")
 
 
@@ -40,14 +39,14 @@ def _cell(rate: Rate) -> str:
 def _row(label: str, metrics: Metrics, first: str = "") -> str:
     cells = [first, label] if first else [label]
     cells.append(str(metrics.n))
-    cells.extend(_cell(metrics.rate(name)) for name, _ in COLUMNS)
+    cells.extend(_cell(metrics.rate(name)) for name in TABLE_METRICS)
     return "| " + " | ".join(cells) + " |"
 
 
 def _header(first: str = "") -> list[str]:
     names = [first, "checkpoint"] if first else ["checkpoint"]
     names.append("n")
-    names.extend(title for _, title in COLUMNS)
+    names.extend(metric_text(name).column for name in TABLE_METRICS)
     return ["| " + " | ".join(names) + " |", "|" + " --- |" * len(names)]
 
 
@@ -90,58 +89,3 @@ def render_table(
                     out.append(_row(label, per, first=category))
         out.append("")
     return "\n".join(out).rstrip() + "\n"
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="routecheck table",
-        description=(
-            "Print runs side by side as Markdown: the four numbers, silent corruption and "
-            "pass rate, overall and per category, for each split. RUN is a results.json, a "
-            "run folder, a run id or a saved baseline name."
-        ),
-    )
-    parser.add_argument("runs", nargs="+", metavar="RUN", help="runs to put side by side")
-    parser.add_argument(
-        "--label",
-        action="append",
-        default=None,
-        help="a name for each RUN, in order (default: each run's checkpoint)",
-    )
-    parser.add_argument(
-        "--split",
-        action="append",
-        choices=SPLITS,
-        default=None,
-        help="splits to show, in order (default: dev, holdout, all)",
-    )
-    parser.add_argument(
-        "--reports-dir",
-        type=Path,
-        default=Path("reports"),
-        help="where saved baselines and runs live (default: reports)",
-    )
-    parser.add_argument("-o", "--output", type=Path, help="also write the table to this file")
-    return parser
-
-
-def table_main(argv: list[str] | None = None) -> int:
-    """``routecheck table RUN [RUN ...]``. Exit status: 0 printed, 2 bad input."""
-    parser = _parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse printed the usage error (or --help)
-        return exc.code if isinstance(exc.code, int) else 2
-    try:
-        runs = [load_baseline(spec, args.reports_dir) for spec in args.runs]
-        labels = args.label or [r.checkpoint.spec for r in runs]
-        text = render_table(runs, labels, args.split or SPLITS)
-        print(text, end="")
-        if args.output is not None:
-            from harness.atomic import write_atomic
-
-            write_atomic(args.output, text)
-    except (RoutecheckError, OSError) as exc:
-        print(f"routecheck table: error: {exc}", file=sys.stderr)
-        return 2
-    return 0

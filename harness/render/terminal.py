@@ -1,0 +1,94 @@
+"""Plain-text renderers: the table a pytest run ends with, and the ``compare`` summary.
+
+Both return lines rather than printing, so the pytest plugin, the command line and tests
+can each send them where they belong.
+"""
+
+from __future__ import annotations
+
+from harness.compare import Comparison
+from harness.metrics import HEADLINE, Metrics
+from harness.render.labels import metric_text
+from harness.results import RunResults
+
+TERMINAL_METRICS: tuple[str, ...] = (*HEADLINE, "silent_corruption_rate")
+"""The seed's four numbers and silent corruption, in the order the columns show them."""
+
+_LEGEND = (
+    "valid = valid-tool-call rate, tool = tool-name accuracy, args = argument-match "
+    "accuracy (on valid), false = false-tool-call rate, silent = silent-corruption rate"
+)
+
+
+def _row(label: str, m: Metrics) -> str:
+    cells = []
+    for name in TERMINAL_METRICS:
+        rate = m.rate(name)
+        cells.append(f"{rate.value:>10.3f}" if rate.value is not None else f"{'no cases':>10}")
+    return f"{label:<26}{m.n:>6}" + "".join(cells)
+
+
+def summary_lines(results: RunResults) -> list[str]:
+    """The terminal table: the seed's four numbers and silent corruption, per split."""
+    header = f"{'slice':<26}{'n':>6}" + "".join(
+        f"{metric_text(name).short:>10}" for name in TERMINAL_METRICS
+    )
+    lines = [header, "-" * len(header)]
+    for split in ("all", "dev", "holdout"):
+        report = results.metrics[split]
+        lines.append(_row(split, report.overall))
+        for category, m in report.by_category.items():
+            if m.n:
+                lines.append(_row(f"  {category}", m))
+    lines.append("")
+    lines.append(_LEGEND)
+    for gate in results.gates:
+        lines.append(("PASS " if gate.passed else "FAIL ") + gate.message)
+    return lines
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _fmt_delta(delta: float | None) -> str:
+    return "n/a" if delta is None else f"{delta:+.3f}"
+
+
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (plural or word + 's')}"
+
+
+def comparison_lines(comparison: Comparison) -> list[str]:
+    """The short text summary ``routecheck compare`` prints."""
+    c = comparison
+    lines = [
+        f"baseline {c.baseline_run_id} ({c.baseline_checkpoint})",
+        f" current {c.current_run_id} ({c.current_checkpoint})",
+        f"cases: {c.n_paired} paired: {_plural(len(c.regressions), 'regression')}, "
+        f"{_plural(len(c.fixes), 'fix', 'fixes')}, {len(c.still_failing)} still failing, "
+        f"{len(c.still_passing)} still passing; {len(c.added)} added, {len(c.removed)} removed",
+        f"McNemar exact {c.reading()}",
+    ]
+    overall = c.deltas.get("all", {})
+    if overall:
+        lines.append(
+            f"{'metric (all cases)':<24} {'baseline':>8} {'current':>8} {'delta':>7}"
+            f"{'':<8} {'dev':>7} {'holdout':>7}"
+        )
+    for metric, d in overall.items():
+        note = "" if d.verdict in ("same", "n/a") else d.verdict
+        per_split = " ".join(
+            f"{_fmt_delta(c.deltas[s][metric].delta) if s in c.deltas else 'n/a':>7}"
+            for s in ("dev", "holdout")
+        )
+        lines.append(
+            f"{metric:<24} {_fmt(d.baseline.value):>8} {_fmt(d.current.value):>8} "
+            f"{_fmt_delta(d.delta):>7} {note:<7} {per_split}"
+        )
+    lines.extend(f"warning: {w}" for w in c.warnings)
+    if c.regressions:
+        shown = c.regressions[:10]
+        more = f" (+{len(c.regressions) - len(shown)} more)" if len(c.regressions) > 10 else ""
+        lines.append(f"regressions: {', '.join(shown)}{more}")
+    return lines
