@@ -100,7 +100,7 @@ def test_id_spellings_the_gold_accepts() -> None:
 
 
 def test_unknown_names_and_hopeless_cases_are_refused() -> None:
-    with pytest.raises(PerturbationError, match="unknown perturbation.*'typoo'.*known: typo"):
+    with pytest.raises(PerturbationError, match=r"unknown perturbation.*'typoo'.*known: typo"):
         select(["typoo"])
     view = CaseView("ORD-1", "track_order", {"order_id": "ORD-1"}, {}, True)
     with pytest.raises(PerturbationError, match="no perturbation applies"):
