@@ -8,6 +8,7 @@ library function.
 - ``routecheck train ...``               LoRA SFT on the base model (TRL)
 - ``routecheck feedback results.json``   failing dev cases -> new SFT rows
 - ``routecheck gold-replay GOLDEN -o F`` a mock replay file whose outputs are the gold answers
+- ``routecheck history [REPORTS_DIR]``  every run on one golden set over time (HTML + Markdown)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("harness.cli.trainers:train", "train a LoRA router with TRL"),
     "feedback": ("harness.cli.trainers:feedback", "turn failing dev cases into SFT rows"),
     "gold-replay": ("harness.cli.gold_replay:main", "write a mock replay file of gold answers"),
+    "history": ("harness.cli.history:main", "every run in a reports folder over time"),
 }
 """Subcommand -> (``module:function`` taking the remaining arguments, one-line help).
 Modules are imported only when their command runs."""
