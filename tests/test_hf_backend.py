@@ -132,7 +132,7 @@ def test_json_object_end(text: str, end: int | None) -> None:
 def test_nonexistent_path_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="no such file or folder") as info:
         load_hf_backend(str(tmp_path / "nope"))
-    assert "accepted" in str(info.value)
+    assert "Accepted: base" in str(info.value)
 
 
 def test_folder_of_random_files_lists_what_it_found(tmp_path: Path) -> None:
