@@ -13,11 +13,12 @@ native``); vLLM's ``hermes`` tool parser and transformers' response templates re
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.catalog import Catalog
+from harness.catalog import NO_TOOL, Catalog
 from harness.formats import FormatError, OutputFormat, catalog_tools
 from harness.formats.openai_tools import tools_system_prompt, verdict_from_message
 from harness.parse import MAX_OUTPUT_CHARS, ErrorKind, ParseMode, ParseResult
@@ -50,7 +51,9 @@ HERMES_TEMPLATE = (
     "{%- if tool_call.function is defined %}{%- set tool_call = tool_call.function %}"
     "{%- endif %}"
     '{{- \'\\n<tool_call>\\n{"name": "\' }}{{- tool_call.name }}'
-    '{{- \'", "arguments": \' }}{{- tool_call.arguments | tojson }}'
+    '{{- \'", "arguments": \' }}'
+    "{%- if tool_call.arguments is string %}{{- tool_call.arguments }}"
+    "{%- else %}{{- tool_call.arguments | tojson }}{%- endif %}"
     "{{- '}\\n</tool_call>' }}{%- endfor %}{{- '<|im_end|>\\n' }}"
     '{%- elif message.role == "tool" %}'
     '{%- if (loop.index0 == 0) or (messages[loop.index0 - 1].role != "tool") %}'
@@ -60,7 +63,8 @@ HERMES_TEMPLATE = (
     "{{- '<|im_end|>\\n' }}{%- endif %}{%- endif %}{%- endfor %}"
     "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
 )
-"""The Qwen2.5 tool-calling template (Hermes syntax), with a neutral default system line."""
+"""The Qwen2.5 tool-calling template (Hermes syntax), with a neutral default system line;
+arguments given as a JSON string are written as they are (as newer Qwen templates do)."""
 
 HERMES_RESPONSE_TEMPLATE: dict[str, Any] = {
     "defaults": {"role": "assistant"},
@@ -89,6 +93,29 @@ _PROBE_TOOL = {
         "parameters": {"type": "object", "properties": {}},
     },
 }
+
+
+def native_row(messages: Sequence[Mapping[str, Any]], catalog: Catalog) -> dict[str, Any]:
+    """A training row of the json format rewritten for the native one.
+
+    The system prompt becomes the tools-beside-the-messages one, the catalog goes in
+    ``tools`` and the answer becomes an assistant ``tool_calls`` entry (arguments as a JSON
+    string, so a dataset's columns keep one shape) or, for ``no_tool``, plain text.
+    """
+    *prompt, answer = messages
+    data = json.loads(str(answer["content"]))
+    if data["tool"] == NO_TOOL:
+        assistant: dict[str, Any] = {"role": "assistant", "content": data["reason"]}
+    else:
+        arguments = json.dumps(data["arguments"], ensure_ascii=False)
+        function = {"name": data["tool"], "arguments": arguments}
+        assistant = {
+            "role": "assistant",
+            "tool_calls": [{"type": "function", "function": function}],
+        }
+    turns = [dict(m) for m in prompt if m["role"] != "system"]
+    system = {"role": "system", "content": tools_system_prompt(catalog)}
+    return {"messages": [system, *turns, assistant], "tools": list(catalog_tools(catalog))}
 
 
 def load_chat_template(value: str) -> str:
@@ -224,5 +251,6 @@ __all__ = [
     "ensure_response_template",
     "hermes_parser",
     "load_chat_template",
+    "native_row",
     "tokenizer_parser",
 ]
