@@ -53,7 +53,7 @@ class EvaluationSession:
         sets = load_golden(settings.golden)
         session = cls(settings=settings, sets=sets)
         check_format(settings.checkpoint, settings.format)
-        session._backend = prevalidate(settings.checkpoint)
+        session._backend = prevalidate(settings.checkpoint, **session.backend_options())
         if settings.baseline:
             from harness.compare import load_baseline
 
@@ -64,13 +64,17 @@ class EvaluationSession:
         split = self.settings.split
         return [c for s in self.sets for c in s.cases if split == "all" or c.split == split]
 
+    def backend_options(self) -> dict[str, Any]:
+        """What the backend is built with; a backend ignores options it has no use for."""
+        return {
+            "base_model": self.settings.base_model,
+            "output_format": self.settings.format,
+            "chat_template": self.settings.chat_template,
+        }
+
     def backend(self) -> Backend:
         if self._backend is None:
-            options: dict[str, Any] = {}
-            if self.settings.base_model:
-                options["base_model"] = self.settings.base_model
-            options["output_format"] = self.settings.format
-            options["chat_template"] = self.settings.chat_template
+            options = self.backend_options()
             self._backend = resolve_backend(self.settings.checkpoint or "", **options)
         return self._backend
 

@@ -321,3 +321,28 @@ def test_suites_run_end_to_end_in_each_tool_format(
     refused = pytester.runpytest_subprocess(*common, "--checkpoint=mock:out.jsonl", "--rc-format=x")
     assert refused.ret == pytest.ExitCode.USAGE_ERROR
     refused.stderr.fnmatch_lines(["*--rc-format 'x' is not a known output format*"])
+
+
+def test_bad_input_stops_the_run_in_one_paragraph(pytester: pytest.Pytester) -> None:
+    """A template without tools is refused at start-up; a dead server stops the run."""
+    pytest.importorskip("transformers")
+    from tests.tinymodel import build_tiny_model, build_tokenizer
+
+    golden = pytester.path / "golden" / "shop"
+    golden.mkdir(parents=True)
+    (golden / "catalog.json").write_text(json.dumps(shop_catalog_dict()))
+    (golden / "cases.jsonl").write_text(json.dumps(CASES[0]) + "\n")
+    suites = pytester.path / "suites"
+    suites.mkdir()
+    (suites / "test_golden.py").write_text((ROOT / "suites" / "test_golden.py").read_text())
+    model = build_tiny_model(pytester.path / "tiny", build_tokenizer(pytester.path / "tok"))
+    common = ["suites", "--rc-golden=golden", "--rc-reports-dir=reports", "-p", "no:cacheprovider"]
+    no_tools = pytester.runpytest_subprocess(*common, f"--checkpoint={model}", "--rc-format=native")
+    assert no_tools.ret == pytest.ExitCode.USAGE_ERROR
+    no_tools.stderr.fnmatch_lines(["*cannot take tools; it has no tools branch*hermes*"])
+    dead = pytester.runpytest_subprocess(
+        *common, "--checkpoint=openai:http://127.0.0.1:9/v1#router", "--rc-format=openai-tools"
+    )
+    assert dead.ret == pytest.ExitCode.INTERRUPTED
+    dead.stdout.fnmatch_lines(["*connection failed*Check that the server is running*"])
+    assert not (pytester.path / "reports").exists()

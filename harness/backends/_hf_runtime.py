@@ -70,6 +70,7 @@ __all__ = [
     "CACHE_KEYWORD",
     "HFBackend",
     "ResolvedCheckpoint",
+    "check_tokenizer",
     "cut_after_json",
     "file_sha256",
     "json_object_end",
@@ -517,6 +518,55 @@ def _load_pretrained(loader: Any, ckpt: ResolvedCheckpoint, source: str, what: s
         raise CheckpointError(f"--checkpoint {ckpt.spec}: cannot load the {what}: {exc}") from None
 
 
+def _resolved(spec: str, base_model: str | None) -> ResolvedCheckpoint:
+    ckpt = resolve_checkpoint(spec, base_model)
+    if ckpt.model_source:
+        return ckpt
+    folder = str(base_model_path())  # the bundled base model, converted on first use
+    return ResolvedCheckpoint(
+        kind=ckpt.kind,
+        spec=ckpt.spec,
+        model_source=folder,
+        adapter_path=ckpt.adapter_path,
+        tokenizer_source=ckpt.tokenizer_source or folder,
+        base_model=ckpt.base_model,
+        hashed_files=ckpt.hashed_files,
+    )
+
+
+def _load_tokenizer(
+    ckpt: ResolvedCheckpoint, output_format: str, chat_template: str | None
+) -> tuple[Any, str | None]:
+    """The tokenizer with its template (or ``chat_template``), checked for ``output_format``."""
+    tokenizer = _load_pretrained(
+        AutoTokenizer, ckpt, ckpt.tokenizer_source or ckpt.model_source, "tokenizer"
+    )
+    if not getattr(tokenizer, "chat_template", None) and not chat_template:
+        raise CheckpointError(
+            f"--checkpoint {ckpt.spec}: its tokenizer has no chat template, so the system "
+            "prompt and request cannot be laid out as the model was trained to read them; use "
+            "an instruct/chat checkpoint or save a tokenizer with a chat_template beside it"
+        )
+    template_text = load_chat_template(chat_template) if chat_template else None
+    if template_text is not None:
+        tokenizer.chat_template = template_text
+    if output_format == "native":
+        check_tools_template(tokenizer, ckpt.spec)
+        ensure_response_template(tokenizer, ckpt.spec)
+    return tokenizer, template_text
+
+
+def check_tokenizer(
+    spec: str,
+    base_model: str | None = None,
+    output_format: str = "json",
+    chat_template: str | None = None,
+) -> None:
+    """Load only the tokenizer and check it can serve ``output_format``: a run refuses a
+    template without tools at start-up, before any case is collected."""
+    _load_tokenizer(_resolved(spec, base_model), output_format, chat_template)
+
+
 def load_hf_backend(
     spec: str,
     base_model: str | None = None,
@@ -533,35 +583,10 @@ def load_hf_backend(
     ``output_format`` ``native`` checks, before the model is loaded, that the template takes
     tools and that a parser knows its answers.
     """
-    ckpt = resolve_checkpoint(spec, base_model)
-    if not ckpt.model_source:  # the bundled base model, converted on first use
-        folder = str(base_model_path())
-        ckpt = ResolvedCheckpoint(
-            kind=ckpt.kind,
-            spec=ckpt.spec,
-            model_source=folder,
-            adapter_path=ckpt.adapter_path,
-            tokenizer_source=ckpt.tokenizer_source or folder,
-            base_model=ckpt.base_model,
-            hashed_files=ckpt.hashed_files,
-        )
+    ckpt = _resolved(spec, base_model)
     n_threads = threads or os.cpu_count() or 1
     torch.set_num_threads(n_threads)
-    tokenizer = _load_pretrained(
-        AutoTokenizer, ckpt, ckpt.tokenizer_source or ckpt.model_source, "tokenizer"
-    )
-    if not getattr(tokenizer, "chat_template", None) and not chat_template:
-        raise CheckpointError(
-            f"--checkpoint {spec}: its tokenizer has no chat template, so the system prompt "
-            "and request cannot be laid out as the model was trained to read them; use an "
-            "instruct/chat checkpoint or save a tokenizer with a chat_template beside it"
-        )
-    template_text = load_chat_template(chat_template) if chat_template else None
-    if template_text is not None:
-        tokenizer.chat_template = template_text
-    if output_format == "native":
-        check_tools_template(tokenizer, spec)
-        ensure_response_template(tokenizer, spec)
+    tokenizer, template_text = _load_tokenizer(ckpt, output_format, chat_template)
     model = _load_pretrained(AutoModelForCausalLM, ckpt, ckpt.model_source, "model")
     if ckpt.adapter_path is not None:
         model = _merge_adapter(model, tokenizer, ckpt)

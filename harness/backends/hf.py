@@ -18,8 +18,17 @@ from harness.errors import CheckpointError
 _OPTIONS = ("base_model", "threads", "device", "prefix_cache", "output_format", "chat_template")
 
 
-def _prevalidate(spec: str) -> None:
-    resolve_checkpoint(spec)
+def _prevalidate(spec: str, **options: Any) -> None:
+    resolve_checkpoint(spec, options.get("base_model"))
+    if options.get("output_format") == "native" or options.get("chat_template"):
+        from harness.backends._hf_runtime import check_tokenizer
+
+        check_tokenizer(
+            spec,
+            base_model=options.get("base_model"),
+            output_format=str(options.get("output_format") or "json"),
+            chat_template=options.get("chat_template"),
+        )
 
 
 def _load(spec: str, **options: Any) -> Backend:

@@ -32,8 +32,10 @@ class BackendEntry:
     """``load(spec, **options)``; options a backend does not use are ignored."""
     prefix: str | None = None
     """The spec prefix it claims (``mock:``); ``None`` for the default (paths, ``base``)."""
-    prevalidate: Callable[[str], Backend | None] | None = None
-    """Refuse a spec that names nothing, cheaply; may return the backend when it is cheap."""
+    prevalidate: Callable[..., Backend | None] | None = None
+    """``prevalidate(spec, **options)``: refuse a spec that names nothing (or a tokenizer
+    that cannot serve the format) before any model is loaded; may return the backend when
+    building it is cheap."""
     formats: tuple[str, ...] = ("json",)
     """Output formats (``harness.formats``) this backend can produce."""
 
@@ -83,10 +85,10 @@ def find_backend(spec: str) -> BackendEntry:
     raise CheckpointError(f"--checkpoint {spec}: no backend is registered for it")
 
 
-def prevalidate(spec: str) -> Backend | None:
+def prevalidate(spec: str, **options: Any) -> Backend | None:
     """Check a spec without loading a model; returns the backend when building it was cheap."""
     entry = find_backend(spec)
-    return entry.prevalidate(spec) if entry.prevalidate is not None else None
+    return entry.prevalidate(spec, **options) if entry.prevalidate is not None else None
 
 
 def check_format(spec: str, output_format: str) -> None:
