@@ -346,3 +346,18 @@ def test_bad_input_stops_the_run_in_one_paragraph(pytester: pytest.Pytester) -> 
     assert dead.ret == pytest.ExitCode.INTERRUPTED
     dead.stdout.fnmatch_lines(["*connection failed*Check that the server is running*"])
     assert not (pytester.path / "reports").exists()
+
+
+def test_the_format_and_the_tools_are_part_of_the_cache_key() -> None:
+    from harness.backends import DecodingConfig
+    from harness.outputcache import cache_key
+
+    messages = [{"role": "user", "content": "hi"}]
+    tools = catalog_tools(SHOP)
+    keys = {
+        cache_key("fp", DecodingConfig(), messages),
+        cache_key("fp", DecodingConfig(format="native"), messages, tools),
+        cache_key("fp", DecodingConfig(format="openai-tools"), messages, tools),
+        cache_key("fp", DecodingConfig(format="native"), messages, tools[:1]),
+    }
+    assert len(keys) == 4
