@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.backends import Backend, DecodingConfig, check_format, prevalidate, resolve_backend
 from harness.errors import CheckpointError, RoutecheckError
+from harness.formats import get_format
 from harness.gates import GateResult
 from harness.golden import GoldenCase, GoldenSet, load_golden
 from harness.outputcache import OutputCache, default_cache_dir
@@ -85,8 +86,6 @@ class EvaluationSession:
         keys = self.selected if self.selected is not None else {c.key for c in self.cases()}
         settings = self.settings
         cache = None if settings.no_cache else OutputCache(default_cache_dir())
-        from harness.formats import get_format
-
         backend = self.backend()
         results = run_suite(
             self.sets,
