@@ -53,7 +53,7 @@ class EvaluationSession:
             )
         sets = load_golden(settings.golden)
         session = cls(settings=settings, sets=sets)
-        check_format(settings.checkpoint, settings.format)
+        check_format(settings.checkpoint, settings.format, settings.chat_template)
         session._backend = prevalidate(settings.checkpoint, **session.backend_options())
         if settings.baseline:
             from harness.compare import load_baseline

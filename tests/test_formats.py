@@ -239,6 +239,9 @@ def test_registry_routes_specs_and_refuses_formats_a_backend_cannot_produce() ->
         check_format("some/folder", "openai-tools")
     for name in FORMATS:
         check_format("mock:x.jsonl", name)
+    check_format("some/folder", "native", chat_template="hermes")
+    with pytest.raises(RoutecheckError, match=r"applies no chat template.*transformers"):
+        check_format("openai:http://127.0.0.1:9/v1#m", "openai-tools", chat_template="hermes")
 
 
 def test_one_resolver_for_base_in_any_case() -> None:

@@ -49,6 +49,7 @@ ENTRY = register_backend(
         load=_load,
         prevalidate=_prevalidate,
         formats=("json", "native"),
+        takes_chat_template=True,
     )
 )
 

@@ -38,6 +38,8 @@ class BackendEntry:
     building it is cheap."""
     formats: tuple[str, ...] = ("json",)
     """Output formats (``harness.formats``) this backend can produce."""
+    takes_chat_template: bool = False
+    """Whether ``--rc-chat-template`` means anything to it (the template is applied here)."""
 
 
 _REGISTRY: dict[str, BackendEntry] = {}
@@ -91,9 +93,18 @@ def prevalidate(spec: str, **options: Any) -> Backend | None:
     return entry.prevalidate(spec, **options) if entry.prevalidate is not None else None
 
 
-def check_format(spec: str, output_format: str) -> None:
-    """Refuse a format the spec's backend cannot produce, naming the ones it can."""
+def check_format(spec: str, output_format: str, chat_template: str | None = None) -> None:
+    """Refuse a format the spec's backend cannot produce, naming the ones it can, and a
+    chat template for a backend that applies none (a server applies its own)."""
     entry = find_backend(spec)
+    if chat_template and not entry.takes_chat_template:
+        takers = [e.name for e in backend_entries() if e.takes_chat_template]
+        raise RoutecheckError(
+            f"--rc-chat-template {chat_template}: the {entry.name} backend (--checkpoint "
+            f"{spec}) applies no chat template here, so it would change nothing; give the "
+            f"template to the server that runs the model, or use the {', '.join(takers)} "
+            "backend"
+        )
     if output_format not in entry.formats:
         others = [e.name + " (" + ", ".join(e.formats) + ")" for e in backend_entries()]
         raise RoutecheckError(
