@@ -11,6 +11,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from harness.atomic import write_atomic
 from harness.backends.base import (
@@ -28,9 +29,17 @@ def default_cache_dir() -> Path:
     return Path(root) / "outputs"
 
 
-def cache_key(fingerprint: str, config: DecodingConfig, messages: Sequence[dict[str, str]]) -> str:
+def cache_key(
+    fingerprint: str,
+    config: DecodingConfig,
+    messages: Sequence[dict[str, str]],
+    tools: Sequence[dict[str, Any]] | None = None,
+) -> str:
     settings = {k: v for k, v in config.as_dict().items() if k != "batch_size"}
-    blob = json.dumps([fingerprint, settings, list(messages)], sort_keys=True, ensure_ascii=False)
+    parts: list[Any] = [fingerprint, settings, list(messages)]
+    if tools is not None:  # formats that send the catalog beside the messages
+        parts.append(list(tools))
+    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
@@ -85,7 +94,7 @@ def generate_cached(
     fingerprint = backend.fingerprint()
     if cache is None or fingerprint == "unknown" or not backend.cacheable:
         return backend.generate(requests, config, progress), 0
-    keys = [cache_key(fingerprint, config, r.messages) for r in requests]
+    keys = [cache_key(fingerprint, config, r.messages, r.tools) for r in requests]
     found: list[Generation | None] = [cache.get(k) for k in keys]
     missing = [i for i, g in enumerate(found) if g is None]
     hits = len(requests) - len(missing)

@@ -46,6 +46,7 @@ class ErrorKind(StrEnum):
     UNEXPECTED_ARGUMENT = "unexpected_argument"
     WRONG_TYPE = "wrong_type"
     INVALID_VALUE = "invalid_value"
+    MULTIPLE_CALLS = "multiple_calls"
 
 
 class ParseResult(BaseModel):

@@ -150,7 +150,10 @@ def routecheck_results(request: pytest.FixtureRequest) -> RunResults:
     """The run's results, generated once per session on first use."""
     session = _session(request.config)
     assert session is not None, "routecheck: the session failed to start"
-    return session.run()
+    try:
+        return session.run()
+    except RoutecheckError as exc:  # e.g. a server that keeps failing: stop, one paragraph
+        pytest.exit(f"routecheck: {exc}", returncode=pytest.ExitCode.INTERRUPTED)
 
 
 @pytest.fixture

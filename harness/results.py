@@ -101,6 +101,7 @@ class RunResults(BaseModel):
     golden_fingerprint: str = Field(description="Hash over every golden set's fingerprint")
     decoding: dict[str, Any]
     parse_mode: str = "strict"
+    format: str = Field(default="json", description="Output format: json, native, openai-tools")
     gate_split: str = Field(default="all", description="Which cases the gates were computed on")
     metrics: dict[str, SliceReport] = Field(
         description="Strict-parse metrics keyed by slice: all, dev, holdout"

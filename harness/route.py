@@ -7,13 +7,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from harness.backends.base import Backend, DecodingConfig, GenerationRequest
 from harness.catalog import Catalog
-from harness.parse import ParseResult, parse_tool_call
+from harness.formats import OutputFormat, get_format
+from harness.parse import ParseResult
 
 RouteStatus = Literal["called", "no_tool", "invalid"]
 
@@ -41,23 +43,26 @@ def route(
     tools: Mapping[str, Callable[..., Any]],
     answer_directly: Callable[[str], Any] | None = None,
     config: DecodingConfig | None = None,
+    output_format: OutputFormat | None = None,
 ) -> RouteResult:
     """Route ``request`` through the model and dispatch its validated answer.
 
     A valid call runs ``tools[name](**arguments)``; a ``no_tool`` answer runs
     ``answer_directly(reason)`` when given. A catalog tool missing from ``tools`` is a
     ``KeyError`` naming it. Invalid output is returned, never raised, so the caller can
-    retry or ask the user to rephrase.
+    retry or ask the user to rephrase. ``output_format`` (default ``json``) must be the one
+    the model was evaluated in.
     """
+    fmt = output_format or get_format("json")
     messages = [
-        {"role": "system", "content": catalog.system_prompt()},
+        {"role": "system", "content": fmt.system_prompt(catalog)},
         {"role": "user", "content": request},
     ]
     generation = backend.generate(
-        [GenerationRequest(id=ROUTE_REQUEST_ID, messages=messages)],
-        config or DecodingConfig(batch_size=1),
+        [GenerationRequest(id=ROUTE_REQUEST_ID, messages=messages, tools=fmt.tools(catalog))],
+        dataclasses.replace(config or DecodingConfig(batch_size=1), format=fmt.name),
     )[0]
-    parsed = parse_tool_call(generation.text, catalog)
+    parsed = fmt.parse(generation.text, catalog)
     if not parsed.valid:
         return RouteResult(status="invalid", parse=parsed, raw=generation.text)
     if parsed.is_no_tool:

@@ -6,6 +6,7 @@ later step (per-case tests, gates, reports) only reads the results.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 import time
@@ -15,11 +16,12 @@ from pathlib import Path
 from typing import Literal
 
 from harness.backends.base import Backend, DecodingConfig, GenerationRequest
+from harness.formats import OutputFormat, get_format
 from harness.gates import GateConfig, evaluate_gates
 from harness.golden import SPLITS, GoldenCase, GoldenSet
 from harness.metrics import compute_metrics, confusion_matrix, metrics_by_category
 from harness.outputcache import OutputCache, generate_cached
-from harness.parse import ParseResult, parse_tool_call
+from harness.parse import ParseResult
 from harness.results import (
     CaseRecord,
     CheckpointInfo,
@@ -74,14 +76,23 @@ def run_suite(
     cache: OutputCache | None = None,
     progress: bool = False,
     run_id: str | None = None,
+    output_format: OutputFormat | None = None,
 ) -> RunResults:
-    """Generate, parse, score and measure: the whole evaluation as one library call."""
-    decoding = decoding or DecodingConfig()
+    """Generate, parse, score and measure: the whole evaluation as one library call.
+
+    ``output_format`` (default ``json``) builds the prompts and reads the outputs.
+    """
+    fmt = output_format or get_format("json")
+    decoding = dataclasses.replace(decoding or DecodingConfig(), format=fmt.name)
     gates = gates or GateConfig()
     catalogs = {s.catalog.name: s.catalog for s in sets}
     cases = select_cases(sets, keys)
     requests = [
-        GenerationRequest(id=c.key, messages=c.chat(catalogs[c.catalog].system_prompt()))
+        GenerationRequest(
+            id=c.key,
+            messages=c.chat(fmt.system_prompt(catalogs[c.catalog])),
+            tools=fmt.tools(catalogs[c.catalog]),
+        )
         for c in cases
     ]
     started = time.perf_counter()
@@ -108,8 +119,8 @@ def run_suite(
     lenient: list[CaseVerdict] = []
     for case, request, out in zip(cases, requests, outputs, strict=True):
         catalog = catalogs[case.catalog]
-        strict = parse_tool_call(out.text, catalog, "strict")
-        loose = parse_tool_call(out.text, catalog, "lenient")
+        strict = fmt.parse(out.text, catalog, "strict")
+        loose = fmt.parse(out.text, catalog, "lenient")
         verdict = score_case(case, strict, catalog)
         lenient_verdict = score_case(case, loose, catalog)
         verdicts.append(verdict)
@@ -166,6 +177,7 @@ def run_suite(
         ],
         golden_fingerprint=golden_fingerprint(sets),
         decoding=decoding.as_dict(),
+        format=fmt.name,
         gate_split=gate_split,
         metrics=metrics,
         lenient_metrics={

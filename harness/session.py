@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.backends import Backend, DecodingConfig, resolve_backend
-from harness.checkpoints import detect_checkpoint
+from harness.backends import Backend, DecodingConfig, check_format, prevalidate, resolve_backend
 from harness.errors import CheckpointError, RoutecheckError
+from harness.formats import get_format
 from harness.gates import GateResult
 from harness.golden import GoldenCase, GoldenSet, load_golden
 from harness.outputcache import OutputCache, default_cache_dir
@@ -53,11 +53,8 @@ class EvaluationSession:
             )
         sets = load_golden(settings.golden)
         session = cls(settings=settings, sets=sets)
-        if settings.checkpoint.startswith("mock:"):
-            # Replay files are cheap to read: fail at start-up, not mid-run.
-            session._backend = resolve_backend(settings.checkpoint)
-        else:
-            detect_checkpoint(settings.checkpoint)
+        check_format(settings.checkpoint, settings.format, settings.chat_template)
+        session._backend = prevalidate(settings.checkpoint, **session.backend_options())
         if settings.baseline:
             from harness.baselines import load_baseline
 
@@ -68,11 +65,17 @@ class EvaluationSession:
         split = self.settings.split
         return [c for s in self.sets for c in s.cases if split == "all" or c.split == split]
 
+    def backend_options(self) -> dict[str, Any]:
+        """What the backend is built with; a backend ignores options it has no use for."""
+        return {
+            "base_model": self.settings.base_model,
+            "output_format": self.settings.format,
+            "chat_template": self.settings.chat_template,
+        }
+
     def backend(self) -> Backend:
         if self._backend is None:
-            options: dict[str, Any] = {}
-            if self.settings.base_model:
-                options["base_model"] = self.settings.base_model
+            options = self.backend_options()
             self._backend = resolve_backend(self.settings.checkpoint or "", **options)
         return self._backend
 
@@ -83,15 +86,17 @@ class EvaluationSession:
         keys = self.selected if self.selected is not None else {c.key for c in self.cases()}
         settings = self.settings
         cache = None if settings.no_cache else OutputCache(default_cache_dir())
+        backend = self.backend()
         results = run_suite(
             self.sets,
-            self.backend(),
+            backend,
             DecodingConfig(max_new_tokens=settings.max_new_tokens, batch_size=settings.batch_size),
             keys=keys,
             gates=settings.gates,
             gate_split=settings.gate_split,  # type: ignore[arg-type]
             cache=cache,
             progress=True,
+            output_format=get_format(settings.format, backend),
         )
         comparison = None
         if settings.baseline:

@@ -47,6 +47,21 @@ class RunSettings:
         default=None,
         metadata={"help": "Base model for a LoRA adapter (overrides adapter_config.json)."},
     )
+    format: str = field(
+        default="json",
+        metadata={
+            "help": "Output format: json (one JSON object), native (the checkpoint's chat "
+            "template with tools= and its own tool-call syntax) or openai-tools "
+            "(message.tool_calls from an OpenAI-compatible server)."
+        },
+    )
+    chat_template: str | None = field(
+        default=None,
+        metadata={
+            "help": "Replace the tokenizer's chat template: hermes (standard ChatML tool "
+            "calling) or a .jinja file."
+        },
+    )
     no_cache: bool = field(default=False, metadata={"help": "Bypass the on-disk output cache."})
     baseline: str | None = field(
         default=None,
@@ -69,6 +84,10 @@ class RunSettings:
                 raise RoutecheckError(
                     f"{name.replace('_', '-')} = {value!r} is not accepted; use all, dev or holdout"
                 )
+        from harness.formats import check_format_name
+
+        if check_format_name(self.format):
+            raise RoutecheckError(check_format_name(self.format))
         if self.max_new_tokens < 1 or self.batch_size < 1:
             raise RoutecheckError("max-new-tokens and batch-size must be positive integers")
 

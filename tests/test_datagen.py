@@ -303,3 +303,39 @@ def test_bad_twins_are_refused(tmp_path, twin, message):
     templates.write_text(json.dumps(data))
     with pytest.raises(datagen.DatagenError, match=message):
         datagen.load_templates(templates, load_catalog(CS))
+
+
+def test_native_rows_carry_tools_and_read_back_as_the_json_rows(tmp_path):
+    """--format native writes the same rows as tool calls: rendered with the Hermes template
+    and read back by the native parser, each gives the json row's verdict."""
+    from harness.formats.native import HERMES_TEMPLATE, NativeFormat, hermes_parser
+
+    transformers = pytest.importorskip("transformers")
+    from tests.tinymodel import build_tokenizer
+
+    plain, native = tmp_path / "plain.jsonl", tmp_path / "native.jsonl"
+    args = ["--catalog", str(CS), "--rows", "60", "--seed", "3"]
+    assert datagen.main([*args, "--out", str(plain)]) == 0
+    assert datagen.main([*args, "--out", str(native), "--format", "native"]) == 0
+    catalog = load_catalog(CS)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(build_tokenizer(tmp_path / "tok"))
+    tokenizer.chat_template = HERMES_TEMPLATE
+    fmt = NativeFormat(hermes_parser())
+    for json_row, native_row in zip(_rows(plain), _rows(native), strict=True):
+        assert [t["function"]["name"] for t in native_row["tools"]] == catalog.tool_names
+        assert native_row["messages"][1] == json_row["messages"][1]
+        prompt = tokenizer.apply_chat_template(
+            native_row["messages"][:-1], tools=native_row["tools"], tokenize=False
+        )
+        full = tokenizer.apply_chat_template(
+            native_row["messages"], tools=native_row["tools"], tokenize=False
+        )
+        assert full.startswith(prompt)
+        answer = full[len(prompt) :].removeprefix("<|im_start|>assistant\n")
+        expected = parse_tool_call(json_row["messages"][-1]["content"], catalog)
+        got = fmt.parse(answer, catalog)
+        assert got.valid and got.tool == expected.tool, answer
+        if expected.tool == NO_TOOL:
+            assert got.reason == expected.reason
+        else:
+            assert got.arguments == expected.arguments

@@ -24,8 +24,11 @@ from harness.backends.hf import (
     resolve_checkpoint,
 )
 from harness.errors import CheckpointError
+from harness.formats import FormatError, get_format
 from tests.tinymodel import (
+    HERMES_CALL,
     build_gguf,
+    build_hermes_model,
     build_lora_adapter,
     build_scripted_model,
     build_tiny_model,
@@ -132,7 +135,7 @@ def test_json_object_end(text: str, end: int | None) -> None:
 def test_nonexistent_path_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="no such file or folder") as info:
         load_hf_backend(str(tmp_path / "nope"))
-    assert "accepted" in str(info.value)
+    assert "Accepted: base" in str(info.value)
 
 
 def test_folder_of_random_files_lists_what_it_found(tmp_path: Path) -> None:
@@ -366,6 +369,67 @@ def test_file_hashes_are_cached_by_path_mtime_and_size(tmp_path: Path) -> None:
     assert file_sha256(weights) != digest
 
 
+# -- the native format -------------------------------------------------------------------
+
+
+def _native_requests(catalog: Any) -> list[GenerationRequest]:
+    fmt = get_format("openai-tools")  # the same system prompt and tools as native
+    return [
+        GenerationRequest(
+            id=str(i),
+            messages=[
+                {"role": "system", "content": fmt.system_prompt(catalog)},
+                {"role": "user", "content": text},
+            ],
+            tools=fmt.tools(catalog),
+        )
+        for i, text in enumerate(["Where is my order ORD-1234?", "hi", "Cancel ORD-5555 please"])
+    ]
+
+
+def test_native_format_prompts_with_tools_and_reads_the_call_back(tmp_path: Path) -> None:
+    model = build_hermes_model(tmp_path)
+    backend = load_hf_backend(str(model), threads=1, output_format="native")
+    catalog = toy_catalog()
+    requests = _native_requests(catalog)
+    prompt = backend.tokenizer.decode(backend.encode(requests[0].messages, requests[0].tools))
+    assert "<tools>" in prompt and '"name": "track_order"' in prompt
+    config = DecodingConfig(max_new_tokens=12, batch_size=2, format="native")
+    outs = backend.generate(requests, config)
+    assert outs[0].text == "<tool_call>" + HERMES_CALL + "</tool_call>"  # EOS dropped
+    assert not outs[0].truncated
+    fmt = get_format("native", backend)
+    for out in outs:
+        verdict = fmt.parse(out.text, catalog)
+        assert verdict.valid and verdict.tool == "track_order"
+        assert verdict.arguments == {"order_id": "ORD-1234"}
+    # The same batch one request at a time: batching and the shared prefix change nothing.
+    assert [o.text for o in outs] == [backend.generate([r], config)[0].text for r in requests]
+
+
+def test_native_format_refuses_a_template_without_tools_and_takes_hermes(
+    art: dict[str, Path],
+) -> None:
+    with pytest.raises(FormatError, match=r"cannot take tools.*--rc-chat-template=hermes"):
+        load_hf_backend(str(art["model"]), threads=1, output_format="native")
+    backend = load_hf_backend(
+        str(art["model"]), threads=1, output_format="native", chat_template="hermes"
+    )
+    own = load_hf_backend(str(art["model"]), threads=1)
+    assert backend.fingerprint() != own.fingerprint()  # the template changes the prompts
+    assert backend.describe()["chat_template"] == "override"
+    outs = backend.generate(
+        _native_requests(toy_catalog()), DecodingConfig(max_new_tokens=6, format="native")
+    )
+    # A random model writes noise: no JSON stop applies, so a row runs to EOS or the limit.
+    assert all(o.new_tokens == 6 if o.truncated else o.new_tokens <= 6 for o in outs)
+    fmt = get_format("native", backend)
+    verdicts = [fmt.parse(o.text, toy_catalog()) for o in outs]
+    assert all(
+        v.reason == o.text.strip() for v, o in zip(verdicts, outs, strict=True) if v.is_no_tool
+    )
+
+
 # -- the real model ----------------------------------------------------------------------
 
 
@@ -391,3 +455,24 @@ def test_real_base_model_generates(monkeypatch: Any) -> None:
     assert len(out) == 2 and all(g.text.strip() for g in out)
     assert [g.text for g in out] == [real.generate([r], DecodingConfig(12))[0].text for r in reqs]
     assert real.fingerprint() == real.fingerprint()
+
+
+@pytest.mark.slow
+def test_real_base_model_in_native_format(monkeypatch: Any) -> None:
+    """SmolLM2's own template has no tools branch (a clear error); with the hermes template
+    the base model is prompted with tools and every answer is a verdict."""
+    if ORIGINAL_CACHE_DIR is None:
+        monkeypatch.delenv("ROUTECHECK_CACHE_DIR")
+    else:
+        monkeypatch.setenv("ROUTECHECK_CACHE_DIR", ORIGINAL_CACHE_DIR)
+    with pytest.raises(FormatError, match="cannot take tools"):
+        load_hf_backend("base", output_format="native")
+    real = load_hf_backend("base", output_format="native", chat_template="hermes")
+    catalog = toy_catalog()
+    outs = real.generate(
+        _native_requests(catalog), DecodingConfig(max_new_tokens=48, batch_size=3, format="native")
+    )
+    fmt = get_format("native", real)
+    verdicts = [fmt.parse(o.text, catalog) for o in outs]
+    assert all(v.valid or v.error is not None for v in verdicts)
+    assert all(o.text.strip() for o in outs)

@@ -119,7 +119,12 @@ def test_resolve_backend(tmp_path: Path) -> None:
 
 def test_decoding_config() -> None:
     config = DecodingConfig()
-    assert config.as_dict() == {"do_sample": False, "max_new_tokens": 128, "batch_size": 16}
+    assert config.as_dict() == {
+        "do_sample": False,
+        "max_new_tokens": 128,
+        "batch_size": 16,
+        "format": "json",
+    }
     with pytest.raises(ValueError, match="max_new_tokens must be >= 1"):
         DecodingConfig(max_new_tokens=0)
     with pytest.raises(ValueError, match="batch_size must be >= 1"):

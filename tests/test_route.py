@@ -129,3 +129,25 @@ def test_the_model_sees_system_prompt_then_request(tmp_path: Path) -> None:
         {"role": "user", "content": "hello"},
     ]
     assert config.max_new_tokens == 7
+
+
+def test_route_in_the_native_format(tmp_path: Path) -> None:
+    """The model answers in its own syntax; the call is read back and dispatched."""
+    from harness.formats import get_format
+
+    answer = (
+        '<tool_call>\n{"name": "cancel_order", "arguments": {"order_id": "ORD-9"}}\n</tool_call>'
+    )
+    backend = replay(tmp_path, answer)
+    seen: list[str] = []
+    result = route(
+        "cancel ORD-9",
+        CATALOG,
+        backend,
+        tools={"track_order": print, "cancel_order": lambda order_id: seen.append(order_id)},
+        output_format=get_format("native", backend),
+    )
+    assert result.status == "called" and result.tool == "cancel_order" and seen == ["ORD-9"]
+    text = route("hi", CATALOG, replay(tmp_path, "Hello! How can I help?"), tools={},
+                 output_format=get_format("native", backend))  # fmt: skip
+    assert text.status == "no_tool" and text.parse.reason == "Hello! How can I help?"

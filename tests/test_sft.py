@@ -283,3 +283,81 @@ def test_trained_adapter_is_evaluated_by_the_suites(tiny_model, tmp_path, pytest
     results = read_results(found)
     assert results.checkpoint.details["kind"] == "lora_adapter"
     assert len(results.cases) == 2
+
+
+def test_native_format_round_trip_train_then_evaluate(tiny_model, tmp_path):
+    """Rows in the native format train an adapter that carries the tool template it was
+    trained with; evaluated in the native format, it is prompted exactly as it was trained."""
+    pytest.importorskip("peft")
+    from harness.backends import resolve_backend
+    from harness.backends.base import DecodingConfig
+    from harness.catalog import catalog_from_dict
+    from harness.formats import get_format
+    from harness.formats.native import HERMES_TEMPLATE, native_row
+    from harness.golden import load_golden
+    from harness.runner import run_suite
+
+    catalog = catalog_from_dict(
+        {"name": "shop", "description": "You route shop requests.", "tools": [track_order_tool()]}
+    )
+    json_rows = [
+        json.loads(line) for line in _data(tmp_path / "json.jsonl").read_text().split("\n") if line
+    ]
+    rows = [native_row(r["messages"], catalog) for r in json_rows]
+    rows.append(
+        native_row(
+            [
+                *json_rows[0]["messages"][:2],
+                {"role": "assistant", "content": '{"tool":"no_tool","reason":"no order"}'},
+            ],
+            catalog,
+        )
+    )
+    data = tmp_path / "native.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "native-adapter"
+    argv = (
+        f"--base-model {tiny_model} --data {data} --output-dir {out} --format native "
+        "--max-steps 6 --batch-size 3 --grad-accum 1 --lr 1e-2 --lora-r 4 "
+        "--logging-steps 1 --progress false --threads 1"
+    ).split()
+    assert sft.main(argv) == 0
+    record = json.loads((out / "training.json").read_text())
+    assert record["format"] == "native" and record["chat_template"] == "hermes"
+    assert record["final_loss"] < record["initial_loss"]
+    saved = json.loads((out / "tokenizer_config.json").read_text())
+    assert saved.get("response_template") is not None
+
+    golden = tmp_path / "golden" / "shop"
+    golden.mkdir(parents=True)
+    (golden / "catalog.json").write_text(json.dumps(catalog.model_dump(mode="json")))
+    cases = [
+        {"id": "p1", "category": "positive", "prompt": "where is ORD-1003?",
+         "target": {"tool": "track_order", "arguments": {"order_id": "ORD-1003"}}},
+        {"id": "c1", "category": "chitchat", "prompt": "hello", "target": {"tool": "no_tool"}},
+    ]  # fmt: skip
+    (golden / "cases.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cases))
+    backend = resolve_backend(str(out), output_format="native", threads=1)
+    assert backend.tokenizer.chat_template == HERMES_TEMPLATE  # no --rc-chat-template needed
+    fmt = get_format("native", backend)
+    results = run_suite(
+        load_golden(golden), backend, DecodingConfig(max_new_tokens=24), output_format=fmt
+    )
+    assert results.format == "native" and len(results.cases) == 2
+    assert all(c.parsed.valid or c.parsed.error is not None for c in results.cases)
+    # The evaluation prompt is the training prompt: same template, system prompt and tools.
+    trained = backend.tokenizer.apply_chat_template(
+        rows[3]["messages"][:-1], tools=rows[3]["tools"], add_generation_prompt=True,
+        tokenize=False,
+    )  # fmt: skip
+    request = results.case("shop/p1").messages
+    evaluated = backend.tokenizer.apply_chat_template(
+        request, tools=list(fmt.tools(catalog) or ()), add_generation_prompt=True, tokenize=False
+    )
+    assert evaluated == trained
+    assert "<tools>" in evaluated and '"name": "track_order"' in evaluated
+
+
+def test_native_training_refuses_json_rows(tmp_path):
+    data = _data(tmp_path / "rows.jsonl")
+    assert sft.main(["--data", str(data), "--format", "native", "--output-dir", str(tmp_path)]) == 2

@@ -304,3 +304,24 @@ def build_scripted_model(out: Path, tokenizer_dir: Path, script: Sequence[str]) 
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+HERMES_CALL = '\n{"name": "track_order", "arguments": {"order_id": "ORD-1234"}}\n'
+"""What :func:`build_hermes_model` always answers, between its tool-call markers."""
+
+
+def build_hermes_model(root: Path) -> Path:
+    """A scripted model with the Hermes tool template whose answer is always one call,
+    ``track_order(order_id="ORD-1234")`` in ``<tool_call>`` markers; its tokenizer carries
+    the response template, so servers and ``parse_response`` read the call back."""
+    from transformers import AutoTokenizer
+
+    from harness.formats.native import HERMES_RESPONSE_TEMPLATE, HERMES_TEMPLATE
+
+    script = ["<tool_call>", HERMES_CALL, "</tool_call>", "<|im_end|>"]
+    tokenizer_dir = build_tokenizer(root / "hermes-tokenizer", extra_tokens=script[:3])
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    tokenizer.chat_template = HERMES_TEMPLATE
+    tokenizer.response_template = HERMES_RESPONSE_TEMPLATE
+    tokenizer.save_pretrained(tokenizer_dir)
+    return build_scripted_model(root / "hermes-model", tokenizer_dir, script)

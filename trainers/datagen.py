@@ -15,6 +15,10 @@ Usage::
 
     python -m trainers.datagen --catalog golden/customer_support \
         --out data/customer_support.jsonl --rows 1000 --seed 0
+
+``--format native`` writes the same rows for training in a model's own tool-call syntax:
+``{"messages": [system, user, assistant with tool_calls], "tools": [...]}``, the no-tool
+answer as plain assistant text (see ``harness.formats.native.native_row``).
 """
 
 from __future__ import annotations
@@ -797,6 +801,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="Template file (default: trainers/templates/<catalog name>.json).",
     )
     parser.add_argument(
+        "--format",
+        choices=("json", "native"),
+        default="json",
+        help="Row format (default json): json answers in routecheck's one-object contract; "
+        "native gives the catalog as tools and the answer as an assistant tool call (or plain "
+        "text for no_tool), rendered by the chat template's own tool syntax when training "
+        "with --format native.",
+    )
+    parser.add_argument(
         "--golden",
         default=None,
         help="Golden folder whose prompts must never be generated (default: the folder "
@@ -828,7 +841,12 @@ def main(argv: list[str] | None = None) -> int:
     except (DatagenError, CatalogError, GoldenFileError) as exc:
         print(f"datagen: error: {exc}", file=sys.stderr)
         return 2
-    payload = "".join(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in rows)
+    shaped = [r.to_json() for r in rows]
+    if args.format == "native":
+        from harness.formats.native import native_row
+
+        shaped = [native_row(r["messages"], catalog) for r in shaped]
+    payload = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in shaped)
     write_atomic(args.out, payload)
     print(mix_table(rows))
     print(f"checked against {len(golden)} golden prompts under {golden_root}: no collisions")

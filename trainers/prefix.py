@@ -53,7 +53,7 @@ def split_inputs(model: Any, inputs: dict[str, Any], length: int) -> dict[str, A
     """
     import torch
 
-    from harness.backends.hf import CACHE_KEYWORD
+    from harness.hfcompat import CACHE_KEYWORD
 
     input_ids = inputs["input_ids"]
     rows, total = input_ids.shape

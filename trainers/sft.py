@@ -144,6 +144,22 @@ class TrainConfig:
             "batched together, so less padding)."
         },
     )
+    format: str = field(
+        default="json",
+        metadata={
+            "help": "Answer format to train: json (routecheck's one-object contract) or native "
+            "(rows from 'routecheck data --format native', rendered with the chat template's "
+            "tool syntax, so the router can be served by an engine's tool parser)."
+        },
+    )
+    chat_template: str = field(
+        default="",
+        metadata={
+            "help": "Chat template to train with and save beside the adapter: hermes or a "
+            ".jinja file (default: the base's own; in native format, hermes when the base's "
+            "own template cannot take tools, as SmolLM2's cannot)."
+        },
+    )
     threads: int = field(default=0, metadata={"help": "CPU threads for torch (0: os.cpu_count())."})
     progress: bool = field(default=True, metadata={"help": "Show the progress bar with the loss."})
 
@@ -182,6 +198,8 @@ class TrainConfig:
             problems.append(f"--sampling must be one of {', '.join(SAMPLING)}, not {self.sampling}")
         if self.threads < 0:
             problems.append("--threads must be >= 0")
+        if self.format not in ("json", "native"):
+            problems.append(f"--format must be json or native, not {self.format}")
         if self.init_adapter and not (Path(self.init_adapter) / "adapter_config.json").is_file():
             problems.append(f"--init-adapter {self.init_adapter}: no adapter_config.json there")
         if problems:
@@ -246,8 +264,40 @@ def sha256_file(path: str | Path) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+def _message_ok(m: Any) -> bool:
+    """A chat turn: a role and text, or an assistant turn holding tool calls."""
+    if not isinstance(m, dict) or not isinstance(m.get("role"), str):
+        return False
+    if isinstance(m.get("content"), str):
+        return True
+    calls = m.get("tool_calls")
+    return m["role"] == "assistant" and isinstance(calls, list) and len(calls) > 0
+
+
+def _turn(m: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(m.get("content"), str):
+        return {"role": m["role"], "content": m["content"]}
+    calls = [
+        {
+            "type": "function",
+            "function": {
+                "name": str(c["function"]["name"]),
+                "arguments": json.dumps(c["function"]["arguments"], ensure_ascii=False)
+                if not isinstance(c["function"]["arguments"], str)
+                else c["function"]["arguments"],
+            },
+        }
+        for c in m["tool_calls"]
+    ]
+    return {"role": "assistant", "content": None, "tool_calls": calls}
+
+
 def read_rows(paths: list[str]) -> list[dict[str, Any]]:
-    """Prompt/completion rows from ``{"messages": [...]}`` JSONL, with file:line errors."""
+    """Prompt/completion rows from ``{"messages": [...]}`` JSONL, with file:line errors.
+
+    A native row (``routecheck data --format native``) also carries ``tools``, kept as JSON
+    text so that a dataset's columns have one shape whatever the tools' schemas.
+    """
     rows = []
     for path in paths:
         p = Path(path)
@@ -265,18 +315,24 @@ def read_rows(paths: list[str]) -> list[dict[str, Any]]:
             if (
                 not isinstance(messages, list)
                 or len(messages) < 2
-                or not all(
-                    isinstance(m, dict)
-                    and isinstance(m.get("role"), str)
-                    and isinstance(m.get("content"), str)
-                    for m in messages
-                )
+                or not all(_message_ok(m) for m in messages)
             ):
                 raise ValueError(f"{where}: expected {{'messages': [{{role, content}}, ...]}}")
             if messages[-1]["role"] != "assistant":
                 raise ValueError(f"{where}: the last message must be the assistant's answer")
-            turns = [{"role": m["role"], "content": m["content"]} for m in messages]
-            rows.append({"prompt": turns[:-1], "completion": turns[-1:]})
+            try:
+                turns = [_turn(m) for m in messages]
+            except (KeyError, TypeError):
+                raise ValueError(
+                    f"{where}: a tool call needs function.name and .arguments"
+                ) from None
+            row: dict[str, Any] = {"prompt": turns[:-1], "completion": turns[-1:]}
+            tools = raw.get("tools")
+            if tools is not None:
+                if not isinstance(tools, list):
+                    raise ValueError(f"{where}: 'tools' must be a list of function tools")
+                row["tools"] = json.dumps(tools, ensure_ascii=False)
+            rows.append(row)
     if not rows:
         raise ValueError(f"--data {' '.join(paths)}: no rows")
     return rows
@@ -294,10 +350,56 @@ def resolve_base(config: TrainConfig) -> tuple[str, str]:
     return config.base_model, config.base_model_name or config.base_model
 
 
+def check_row_format(rows: list[dict[str, Any]], config: TrainConfig) -> None:
+    """Native training needs native rows (with tools), json training json rows."""
+    native = sum(1 for r in rows if "tools" in r)
+    if config.format == "native" and native < len(rows):
+        raise ValueError(
+            f"--format native: {len(rows) - native} of {len(rows)} rows carry no 'tools'; "
+            "write the rows with 'routecheck data --format native'"
+        )
+    if config.format == "json" and native:
+        raise ValueError(
+            f"--format json: {native} of {len(rows)} rows are native rows (with 'tools'); "
+            "train them with --format native"
+        )
+
+
+def prepare_tokenizer(tokenizer: Any, config: TrainConfig) -> str:
+    """Put the chosen chat template on the tokenizer; say which one is used and why."""
+    from harness.formats import FormatError
+    from harness.formats.native import (
+        check_tools_template,
+        ensure_response_template,
+        load_chat_template,
+    )
+
+    name = config.chat_template
+    if name:
+        tokenizer.chat_template = load_chat_template(name)
+    if config.format != "native":
+        return name or "own"
+    try:
+        check_tools_template(tokenizer, config.base_model)
+    except FormatError:
+        if name:
+            raise
+        name = "hermes"
+        tokenizer.chat_template = load_chat_template(name)
+        print(
+            "sft: the base's chat template cannot take tools; training with the standard "
+            "hermes tool template, saved beside the adapter",
+            file=sys.stderr,
+        )
+    ensure_response_template(tokenizer, config.base_model)
+    return name or "own"
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         config = parse_config(argv)
         rows = read_rows(config.data)
+        check_row_format(rows, config)
     except ValueError as exc:
         print(f"sft: error: {exc}", file=sys.stderr)
         return 2
@@ -317,6 +419,11 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = AutoTokenizer.from_pretrained(base_path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    try:
+        template_used = prepare_tokenizer(tokenizer, config)
+    except ValueError as exc:
+        print(f"sft: error: {exc}", file=sys.stderr)
+        return 2
     model: Any = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
     peft_config: LoraConfig | None = None
     if config.init_adapter:
@@ -439,6 +546,8 @@ def main(argv: list[str] | None = None) -> int:
         "base_model_path": base_path,
         "data": [{"path": p, "sha256": sha256_file(p)} for p in config.data],
         "rows": len(rows),
+        "format": config.format,
+        "chat_template": template_used,
         "config": dataclasses.asdict(config),
         "lora": {
             "r": lora_now.r,

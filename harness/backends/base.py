@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from harness.errors import RoutecheckError
+
 ProgressCallback = Callable[[int], None]
 """Called with the number of requests just finished, so callers can drive a progress bar."""
 
@@ -19,6 +21,13 @@ class DecodingConfig:
         default=128, metadata={"help": "Upper bound on generated tokens per case."}
     )
     batch_size: int = field(default=16, metadata={"help": "Cases per generate() batch."})
+    format: str = field(
+        default="json",
+        metadata={
+            "help": "Output format (json, native, openai-tools): how the prompt is built and "
+            "when generation stops, so it belongs to the cache key."
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -37,6 +46,8 @@ class GenerationRequest:
 
     id: str
     messages: Sequence[dict[str, str]]
+    tools: tuple[dict[str, Any], ...] | None = None
+    """Tools in the OpenAI function shape, for formats that pass them beside the messages."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,16 @@ class Backend(ABC):
         progress: ProgressCallback | None = None,
     ) -> list[Generation]:
         """Return one :class:`Generation` per request, in the order given."""
+
+    def response_parser(self) -> Callable[[str], dict[str, Any]]:
+        """Read a raw output in the model's own tool-call syntax back as an assistant message
+        (``content`` and ``tool_calls``), for the ``native`` format; may raise ``ValueError``
+        on output it cannot read. Backends that cannot say how their model writes calls
+        refuse the format."""
+        raise RoutecheckError(
+            f"--rc-format native: the backend for --checkpoint {self.spec} cannot read "
+            "tool calls in a model's own syntax; use a transformers checkpoint or mock:FILE"
+        )
 
     def fingerprint(self) -> str:
         """A content hash of the weights (or replay file): same fingerprint, same outputs."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from harness.backends.base import (
     GenerationRequest,
     ProgressCallback,
 )
+from harness.backends.registry import BackendEntry, register_backend
 from harness.errors import CheckpointError
 
 
@@ -89,6 +90,12 @@ class MockBackend(Backend):
             progress(len(results))
         return results
 
+    def response_parser(self) -> Callable[[str], dict[str, Any]]:
+        """Replayed ``native`` outputs are read in the Hermes syntax (``<tool_call>``)."""
+        from harness.formats.native import hermes_parser
+
+        return hermes_parser()
+
     def fingerprint(self) -> str:
         return "sha256:" + hashlib.sha256(self._raw).hexdigest()[:16]
 
@@ -107,3 +114,18 @@ def gold_replay_rows(sets: Sequence[Any]) -> list[dict[str, str]]:
                 output = {"tool": case.target.tool, "arguments": case.target.arguments}
             rows.append({"id": case.key, "output": json.dumps(output, ensure_ascii=False)})
     return rows
+
+
+def _load(spec: str, **options: Any) -> Backend:
+    return MockBackend(spec[len("mock:") :])
+
+
+register_backend(
+    BackendEntry(
+        name="mock",
+        prefix="mock:",
+        load=_load,
+        prevalidate=_load,  # replay files are cheap to read: fail at start-up, not mid-run
+        formats=("json", "native", "openai-tools"),
+    )
+)
