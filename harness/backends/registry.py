@@ -13,6 +13,7 @@ import importlib
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import CheckpointError, RoutecheckError
@@ -57,9 +58,8 @@ def _discover() -> None:
     if _discovered:
         return
     _discovered = True
-    import harness.backends as package
-
-    for module in pkgutil.iter_modules(package.__path__):
+    # The package's own folder, read without importing the package (no import cycle).
+    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
         if not module.name.startswith("_") and module.name not in _NOT_BACKENDS:
             importlib.import_module(f"harness.backends.{module.name}")
 

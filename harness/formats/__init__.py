@@ -12,61 +12,12 @@ metrics, gates, reports and baselines do not care which one a run used.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from harness.catalog import Catalog
-from harness.errors import RoutecheckError
-from harness.parse import ParseMode, ParseResult
+from harness.formats.base import FORMATS, FormatError, OutputFormat, catalog_tools
 
 if TYPE_CHECKING:
     from harness.backends.base import Backend
-
-FORMATS = ("json", "native", "openai-tools")
-"""Every output format, in the order the docs list them."""
-
-
-class FormatError(RoutecheckError, ValueError):
-    """A format that does not exist, or that this backend or tokenizer cannot produce."""
-
-
-class OutputFormat(ABC):
-    """One way of prompting for and reading a tool call. Parsing never raises."""
-
-    name: str = ""
-
-    @abstractmethod
-    def system_prompt(self, catalog: Catalog) -> str:
-        """The system message of every request of ``catalog``."""
-
-    def tools(self, catalog: Catalog) -> tuple[dict[str, Any], ...] | None:
-        """Tools passed beside the messages (``None``: the system prompt lists them)."""
-        return None
-
-    @abstractmethod
-    def parse(self, text: str, catalog: Catalog, mode: ParseMode = "strict") -> ParseResult:
-        """A raw output in, a verdict out; never raises, whatever ``text`` holds."""
-
-
-def catalog_tools(catalog: Catalog) -> tuple[dict[str, Any], ...]:
-    """The catalog in the OpenAI function shape that chat templates and servers accept."""
-    return tuple(
-        {
-            "type": "function",
-            "function": {
-                "name": tool.name,
-                "description": tool.description,
-                "parameters": {
-                    **tool.parameters,
-                    "properties": {
-                        name: {k: v for k, v in prop.items() if not k.startswith("x-")}
-                        for name, prop in tool.properties.items()
-                    },
-                },
-            },
-        }
-        for tool in catalog.tools
-    )
 
 
 def get_format(name: str, backend: Backend | None = None) -> OutputFormat:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from harness.catalog import Catalog
-from harness.formats import OutputFormat
+from harness.formats.base import OutputFormat
 from harness.parse import ParseMode, ParseResult, parse_tool_call
 
 

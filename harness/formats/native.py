@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.catalog import NO_TOOL, Catalog
-from harness.formats import FormatError, OutputFormat, catalog_tools
+from harness.formats.base import FormatError, OutputFormat, catalog_tools
 from harness.formats.openai_tools import tools_system_prompt, verdict_from_message
 from harness.parse import MAX_OUTPUT_CHARS, ErrorKind, ParseMode, ParseResult
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.catalog import NO_TOOL, Catalog
-from harness.formats import OutputFormat, catalog_tools
+from harness.formats.base import OutputFormat, catalog_tools
 from harness.parse import (
     MAX_OUTPUT_CHARS,
     ErrorKind,
