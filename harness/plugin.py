@@ -404,4 +404,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             line += f"; what finished is in {ev.files.results}"
         tr.write_line(f"{_COLOURS['incomplete']}{line}\x1b[0m" if tty else line)
     elif ev is not None and ev.results is not None:
-        tr.write_line(verdict_line(ev.results, tty))
+        line = verdict_line(ev.results, tty)
+        others = config.stash.get(_OTHER_FAILURES_KEY, 0)
+        if ev.results.verdict == "pass" and others:
+            # The verdict passed, yet a gate test's set-up or another test failed: exit 1.
+            line += f"; but {others} other test(s) failed, so the exit status is 1"
+        tr.write_line(line)

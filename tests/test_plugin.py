@@ -434,3 +434,22 @@ def test_a_baseline_of_another_golden_set_is_refused_before_generating(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: routecheck: --rc-baseline main: *shares 0 of 8 cases*"])
     assert len(list((pytester.path / "reports").glob("2*/results.json"))) == 1  # no new run
+
+
+def test_verdict_line_is_coloured_only_on_a_terminal(tmp_path: Path) -> None:
+    from harness.plugin import verdict_line
+    from tests.test_runner import build_run
+
+    results, _, _ = build_run(tmp_path, gate_split="holdout")
+    failing = results.model_copy(update={"verdict": "fail"})
+    plain = verdict_line(failing)
+    assert plain.startswith("routecheck verdict: FAIL: ") and "on the holdout split" in plain
+    assert "\x1b[" not in plain
+    coloured = verdict_line(failing, tty=True)
+    assert coloured == f"\x1b[1;31m{plain}\x1b[0m"
+    stopped = results.model_copy(
+        update={"verdict": "incomplete", "completed": False, "incomplete_reason": "disk full"}
+    )
+    assert verdict_line(stopped) == (
+        "routecheck verdict: INCOMPLETE: the run did not complete (disk full)"
+    )
