@@ -33,18 +33,19 @@ _UNSTORABLE = re.compile(r"[\\\ud800-\udfff]")
 _ESCAPE = re.compile(r"\\(\\|u[0-9a-f]{4})")
 
 
-def escape_text(text: str) -> tuple[str, bool]:
-    """``text`` made storable as UTF-8, and whether it had to change.
+def escape_text(text: str, force: bool = False) -> tuple[str, bool]:
+    """``text`` made storable as UTF-8, and whether it was escaped.
 
     Lone surrogates (which a model or a server can return, and which UTF-8 cannot hold)
     become ``\\udXXX`` and backslashes are doubled, so :func:`unescape_text` gives the exact
-    original back. Text that encodes as it is stays as it is.
+    original back. Text that encodes as it is stays as it is, unless ``force``.
     """
-    try:
-        text.encode("utf-8")
-        return text, False
-    except UnicodeEncodeError:
-        pass
+    if not force:
+        try:
+            text.encode("utf-8")
+            return text, False
+        except UnicodeEncodeError:
+            pass
 
     def one(m: re.Match[str]) -> str:
         ch = m.group()
@@ -108,8 +109,9 @@ class CaseRecord(BaseModel):
     output: str = Field(description="The raw model output (escaped when output_escaped)")
     output_escaped: bool = Field(
         default=False,
-        description="The output held text UTF-8 cannot store (lone surrogates): output and "
-        "the parsed strings are escaped; raw_output() gives the exact original",
+        description="The output, or a string parsed from it, held text UTF-8 cannot store "
+        "(lone surrogates): output and the parsed strings are escaped (backslashes doubled, "
+        "surrogates as \\uXXXX); raw_output() gives the exact original",
     )
     truncated: bool = False
     parsed: ParsedOutput

@@ -60,12 +60,13 @@ def _parsed(p: ParseResult) -> tuple[ParsedOutput, bool]:
     return parsed, escaped
 
 
-def _stored_text(out: Generation) -> tuple[str, bool]:
-    """A backend's output as results files hold it: text, escaped when UTF-8 cannot hold it."""
+def _stored_text(out: Generation, force: bool = False) -> tuple[str, bool]:
+    """A backend's output as results files hold it: text, escaped when UTF-8 cannot hold it
+    (or when ``force``: a string parsed from it had to be escaped)."""
     text: object = out.text
     if not isinstance(text, str):  # a backend bug must not lose the run: keep it visibly
         text = f"<non-text output: {json.dumps(text, default=repr)[:2000]}>"
-    return escape_text(str(text))
+    return escape_text(str(text), force)
 
 
 def golden_fingerprint(sets: Sequence[GoldenSet]) -> str:
@@ -148,8 +149,8 @@ def run_suite(
         lenient_verdict = score_case(case, loose, catalog)
         verdicts.append(verdict)
         lenient.append(lenient_verdict)
-        text, text_escaped = _stored_text(out)
         parsed, parsed_escaped = _parsed(strict)
+        text, text_escaped = _stored_text(out, force=parsed_escaped)
         records.append(
             CaseRecord(
                 key=case.key,
@@ -162,7 +163,7 @@ def run_suite(
                 gold=case.target,
                 accept=case.accept,
                 output=text,
-                output_escaped=text_escaped or parsed_escaped,
+                output_escaped=text_escaped,
                 truncated=out.truncated,
                 parsed=parsed,
                 predicted=verdict.predicted,
