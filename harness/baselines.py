@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from harness.atomic import write_atomic
 from harness.compare import ComparisonError
-from harness.results import RunResults, read_results
+from harness.results import RunResults, read_results, write_results
 
 BASELINES_DIR = "baselines"
 """Saved baselines live in ``<reports_dir>/baselines/<NAME>.json``."""
@@ -50,7 +49,7 @@ def list_baselines(reports_dir: str | Path) -> list[str]:
 def save_baseline(results: RunResults, name: str, reports_dir: str | Path) -> Path:
     """Save a run as the named baseline (atomically; an existing one is replaced)."""
     path = baseline_path(name, reports_dir)
-    return write_atomic(path, results.model_dump_json(indent=1))
+    return write_results(results, path)
 
 
 def load_baseline(spec: str, reports_dir: str | Path) -> RunResults:

@@ -332,6 +332,8 @@ def load_catalog(path: str | Path) -> Catalog:
             data = json.loads(p.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise CatalogError(f"{p}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+        except UnicodeDecodeError as exc:
+            raise CatalogError(f"{p}: byte {exc.start} is not UTF-8; save it as UTF-8") from None
         return catalog_from_dict(data, source=str(p))
     if p.suffix == ".py":
         module_name = f"_routecheck_catalog_{abs(hash(str(p.resolve())))}"
@@ -340,7 +342,10 @@ def load_catalog(path: str | Path) -> Catalog:
             raise CatalogError(f"{p}: cannot import as a Python module")
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:  # the user's module: report it, do not crash the run
+            raise CatalogError(f"{p}: importing it failed: {type(exc).__name__}: {exc}") from None
         catalog = getattr(module, "CATALOG", None)
         if not isinstance(catalog, Catalog):
             raise CatalogError(f"{p}: the module must define CATALOG = catalog_from_models(...)")

@@ -109,6 +109,7 @@ def resolve_checkpoint(spec: str, base_model: str | None = None) -> ResolvedChec
     path = Path(text).expanduser()
     if path.is_file():
         if path.suffix.lower() == ".gguf":
+            _check_gguf(path)
             return ResolvedCheckpoint(
                 kind="gguf",
                 spec=spec,
@@ -195,3 +196,17 @@ def _resolve_adapter(spec: str, folder: Path, base_model: str | None) -> Resolve
 
 
 __all__ = ["ACCEPTED", "CheckpointKind", "ResolvedCheckpoint", "is_base_spec", "resolve_checkpoint"]
+
+
+def _check_gguf(path: Path) -> None:
+    """A .gguf file starts with the bytes ``GGUF``: an empty or foreign file fails now."""
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(4)
+    except OSError as exc:
+        raise CheckpointError(f"--checkpoint {path}: cannot be read ({exc.strerror})") from None
+    if magic != b"GGUF":
+        raise CheckpointError(
+            f"--checkpoint {path}: not a GGUF file (it starts with {magic!r}, not b'GGUF'; "
+            "an empty or partly downloaded file?); download or convert it again"
+        )

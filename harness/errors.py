@@ -21,3 +21,19 @@ class CheckpointError(RoutecheckError, FileNotFoundError):
 
 class ResultsFileError(RoutecheckError, ValueError):
     """A results.json is missing, corrupt or of an unsupported schema version."""
+
+
+class JsonlError(RoutecheckError, ValueError):
+    """A JSONL file cannot be read or holds a bad line; the message names file and line."""
+
+
+class SettingsError(RoutecheckError, ValueError):
+    """A setting in ``[tool.routecheck]`` or on the command line has a wrong type or value."""
+
+
+class OutputDirError(RoutecheckError, PermissionError):
+    """A folder the run must write to (reports, output cache) cannot be written."""
+
+
+class RunIncompleteError(RoutecheckError, RuntimeError):
+    """The run started but could not finish (the backend or a file write failed)."""

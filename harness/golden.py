@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from harness.catalog import NO_TOOL, Catalog, load_catalog
 from harness.errors import CatalogError, GoldenFileError
+from harness.jsonl import loads_strict
 from harness.schema import validate_arguments
 
 
@@ -239,7 +240,7 @@ def read_jsonl(path: Path, catalog: Catalog) -> list[GoldenCase]:
         if not line.strip():
             raise _err(where, "line", "is blank", "Remove blank lines (one case per line)")
         try:
-            raw = json.loads(line)
+            raw = loads_strict(line)  # a key given twice is refused, not overwritten
         except json.JSONDecodeError as exc:
             raise _err(
                 where, "line", f"bad JSON ({exc.msg} at column {exc.colno})", "Fix the JSON"

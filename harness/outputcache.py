@@ -5,7 +5,6 @@ full prompt; a corrupt entry is discarded with a warning, never trusted.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import warnings
@@ -21,6 +20,35 @@ from harness.backends.base import (
     GenerationRequest,
     ProgressCallback,
 )
+from harness.errors import OutputDirError, RunIncompleteError
+from harness.hashing import sha256_hex
+
+SAVE_EVERY_BATCHES = 4
+"""Outputs are handed to the cache every this many batches, so a killed run loses at most
+that much work (and the backend still sees batches big enough to keep it busy)."""
+
+
+class GenerationStopped(RunIncompleteError):
+    """The backend failed part-way; ``outputs`` holds what finished (``None`` for the rest)."""
+
+    def __init__(self, message: str, outputs: list[Generation | None]) -> None:
+        super().__init__(message)
+        self.outputs = outputs
+
+
+def check_writable(folder: str | Path, what: str, option: str) -> None:
+    """Create ``folder`` if needed and prove a file can be written there, before any work."""
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".routecheck-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputDirError(
+            f"{what} {path} cannot be written ({exc.strerror or exc}); fix its permissions or "
+            f"choose another folder with {option}. Nothing was generated."
+        ) from None
 
 
 def default_cache_dir() -> Path:
@@ -39,8 +67,7 @@ def cache_key(
     parts: list[Any] = [fingerprint, settings, list(messages)]
     if tools is not None:  # formats that send the catalog beside the messages
         parts.append(list(tools))
-    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    return sha256_hex(json.dumps(parts, sort_keys=True, ensure_ascii=False))
 
 
 class OutputCache:
@@ -60,9 +87,11 @@ class OutputCache:
             row = json.loads(path.read_text(encoding="utf-8"))
             if row.get("key") != key or not isinstance(row.get("text"), str):
                 raise ValueError("key or text missing")
+            if not isinstance(row.get("truncated", False), bool):
+                raise ValueError("truncated is not a boolean")
             return Generation(
                 text=row["text"],
-                truncated=bool(row.get("truncated", False)),
+                truncated=row.get("truncated", False),
                 new_tokens=row.get("new_tokens"),
             )
         except (ValueError, OSError, UnicodeDecodeError, AttributeError) as exc:
@@ -77,7 +106,8 @@ class OutputCache:
             "truncated": generation.truncated,
             "new_tokens": generation.new_tokens,
         }
-        write_atomic(self._path(key), json.dumps(row, ensure_ascii=False))
+        # ASCII escapes keep any text (a lone surrogate too) exactly, and always encode.
+        write_atomic(self._path(key), json.dumps(row))
 
 
 def generate_cached(
@@ -89,20 +119,39 @@ def generate_cached(
 ) -> tuple[list[Generation], int]:
     """Generate through the cache: returns the outputs in order and how many were cached.
 
-    Backends that are not ``cacheable`` (replays, remote servers) always generate.
+    Requests go to the backend :data:`SAVE_EVERY_BATCHES` batches at a time and each part is
+    cached as soon as it returns, so a killed or failed run resumes where it stopped.
+    Backends that are not ``cacheable`` (replays, remote servers) always generate. A backend
+    failure raises :class:`GenerationStopped` carrying the outputs that did finish.
     """
     fingerprint = backend.fingerprint()
-    if cache is None or fingerprint == "unknown" or not backend.cacheable:
-        return backend.generate(requests, config, progress), 0
-    keys = [cache_key(fingerprint, config, r.messages, r.tools) for r in requests]
-    found: list[Generation | None] = [cache.get(k) for k in keys]
+    use_cache = cache is not None and fingerprint != "unknown" and backend.cacheable
+    keys = (
+        [cache_key(fingerprint, config, r.messages, r.tools) for r in requests] if use_cache else []
+    )
+    found: list[Generation | None] = (
+        [cache.get(k) for k in keys] if use_cache and cache is not None else [None] * len(requests)
+    )
     missing = [i for i, g in enumerate(found) if g is None]
     hits = len(requests) - len(missing)
     if progress is not None and hits:
         progress(hits)
-    if missing:
-        fresh = backend.generate([requests[i] for i in missing], config, progress)
-        for i, gen in zip(missing, fresh, strict=True):
+    step = config.batch_size * SAVE_EVERY_BATCHES
+    for lo in range(0, len(missing), step):
+        part = missing[lo : lo + step]
+        try:
+            fresh = backend.generate([requests[i] for i in part], config, progress)
+            if len(fresh) != len(part):
+                raise RuntimeError(f"it returned {len(fresh)} outputs for {len(part)} requests")
+        except Exception as exc:
+            done = sum(g is not None for g in found)
+            raise GenerationStopped(
+                f"the backend {backend.spec!r} failed after {done} of {len(requests)} cases "
+                f"({type(exc).__name__}: {exc})",
+                found,
+            ) from exc
+        for i, gen in zip(part, fresh, strict=True):
             found[i] = gen
-            cache.put(keys[i], gen)
+            if use_cache and cache is not None:
+                cache.put(keys[i], gen)
     return [g for g in found if g is not None], hits

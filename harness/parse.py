@@ -197,21 +197,101 @@ def scan_object(text: str, start: int, max_depth: int | None = None) -> tuple[in
     return None, False
 
 
+_OUT, _IN, _ESCAPED = 0, 1, 2
+"""Scanner states: outside a string, inside one, just after a backslash inside one."""
+
+_TOO_DEEP = -1
+
+
+class _Lane:
+    """Scans that share a string state from here on, so they see every later character alike.
+
+    Each scan's depth is ``count - base``; scans are kept by base, so one step moves them all.
+    """
+
+    __slots__ = ("bases", "count", "state")
+
+    def __init__(self) -> None:
+        self.state = _OUT
+        self.count = 0
+        self.bases: dict[int, list[int]] = {}
+
+    def size(self) -> int:
+        return sum(len(v) for v in self.bases.values())
+
+    def step(self, i: int, ch: str, ends: dict[int, int]) -> None:
+        if self.state == _IN:
+            self.state = _ESCAPED if ch == "\\" else _OUT if ch == '"' else _IN
+        elif self.state == _ESCAPED or ch == '"':
+            self.state = _IN
+        elif ch == "{":
+            self.count += 1
+            for start in self.bases.pop(self.count - MAX_DEPTH - 1, ()):
+                ends[start] = _TOO_DEEP
+        elif ch == "}":
+            self.count -= 1
+            for start in self.bases.pop(self.count, ()):
+                ends[start] = i + 1
+
+    def absorb(self, other: _Lane) -> None:
+        shift = self.count - other.count
+        for base, starts in other.bases.items():
+            self.bases.setdefault(base + shift, []).extend(starts)
+
+
 def extract_json_object(text: str) -> str | None:
     """Find the first balanced ``{...}`` in ``text`` (string-aware), for lenient mode.
 
-    Gives up (``None``) once braces nest deeper than :data:`MAX_DEPTH`: such an object would
-    be refused as ``too_deep`` anyway, and rescanning from every later brace would take time
-    quadratic in the length of a hostile output.
+    The result is what scanning from each ``{`` in turn would give (the first scan that
+    closes wins; ``None`` once a scan nests deeper than :data:`MAX_DEPTH`, as such an object
+    is refused as ``too_deep`` anyway), but in one pass: rescanning from every brace takes
+    time quadratic in the length of a hostile output such as ``{"{\\"{\\"...``.
     """
-    start = text.find("{")
-    while start != -1:
-        end, too_deep = scan_object(text, start, MAX_DEPTH)
-        if too_deep:
+    first = text.find("{")
+    if first == -1:
+        return None
+    end, too_deep = scan_object(text, first, MAX_DEPTH)
+    if too_deep:
+        return None
+    if end is not None:
+        return text[first:end]
+    # Every scan that starts outside a string at the same index runs in step with the
+    # others from there on: at most three lanes (one per scanner state) hold them all.
+    ends: dict[int, int] = {}
+    starts: list[int] = []
+    lanes: list[_Lane] = []
+    for i in range(first, len(text)):
+        ch = text[i]
+        if ch == "{":
+            starts.append(i)
+            lane = next((ln for ln in lanes if ln.state == _OUT), None)
+            if lane is None:
+                lane = _Lane()
+                lanes.append(lane)
+            lane.bases.setdefault(lane.count, []).append(i)
+        for lane in lanes:
+            lane.step(i, ch, ends)
+        if len(lanes) > 1:
+            merged: dict[int, _Lane] = {}
+            for lane in lanes:
+                if not lane.bases:
+                    continue
+                other = merged.get(lane.state)
+                if other is None:
+                    merged[lane.state] = lane
+                    continue
+                big, small = (other, lane) if other.size() >= lane.size() else (lane, other)
+                big.absorb(small)
+                merged[lane.state] = big
+            lanes = list(merged.values())
+        elif lanes and not lanes[0].bases:
+            lanes = []
+    for start in starts:
+        found = ends.get(start)
+        if found == _TOO_DEEP:
             return None
-        if end is not None:
-            return text[start:end]
-        start = text.find("{", start + 1)
+        if found is not None:
+            return text[start:found]
     return None
 
 

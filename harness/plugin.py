@@ -1,13 +1,17 @@
-"""The pytest plugin: options, parametrization and the terminal summary, nothing more.
+"""The pytest plugin: options, parametrization, the exit status and the terminal summary.
 
 All work is done by :class:`harness.session.EvaluationSession`; the hooks here only wire
 it to pytest. Tests opt in by asking for the ``golden_case`` or ``gate_name`` fixtures
 (the bundled ``suites/`` do), so the plugin is inert in any other test suite.
+
+Exit statuses mean one thing each: 0 the verdict passed, 1 it failed, 3 the run started
+but did not complete, 4 it could not start (see :mod:`harness.session`).
 """
 
 from __future__ import annotations
 
 import json
+import traceback
 from typing import Any
 
 import pytest
@@ -17,12 +21,30 @@ from harness.gates import GateConfig
 from harness.golden import Category
 from harness.render.terminal import summary_lines
 from harness.results import CaseRecord, RunResults
-from harness.session import EvaluationSession
+from harness.session import (
+    EXIT_FAILED,
+    EXIT_INCOMPLETE,
+    EXIT_PASSED,
+    EvaluationSession,
+)
 from harness.settings import build_settings, field_default, read_pyproject, setting_fields
 
 _SESSION_KEY = pytest.StashKey[EvaluationSession]()
 _ERROR_KEY = pytest.StashKey[str]()
+_FAILURE_KEY = pytest.StashKey[str]()
+_WANTED_KEY = pytest.StashKey[bool]()
+_CASE_IDS_KEY = pytest.StashKey[set[str]]()
+_OTHER_FAILURES_KEY = pytest.StashKey[int]()
 _SPLIT_MARKS = ("dev", "holdout")
+
+
+XDIST_REFUSED = (
+    "routecheck: the golden suites cannot run under pytest-xdist (-n/--numprocesses): each "
+    "worker would generate every case again and write its own results, and the gates need "
+    "all cases in one place. Run them without -n; the backend already generates in batches "
+    "(--rc-batch-size)."
+)
+_XDIST_MARK = "routecheck-refuses-xdist"
 
 
 def _option_name(field_name: str) -> str:
@@ -69,6 +91,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for split in _SPLIT_MARKS:
         config.addinivalue_line("markers", f"{split}: golden cases of the {split} split")
     config.addinivalue_line("markers", "gate: routecheck threshold gates")
+    config.pluginmanager.register(_FailureCounter(config), "routecheck-failure-counter")
 
 
 def _session(config: pytest.Config) -> EvaluationSession | None:
@@ -78,6 +101,9 @@ def _session(config: pytest.Config) -> EvaluationSession | None:
     if _SESSION_KEY in config.stash:
         return config.stash[_SESSION_KEY]
     if _ERROR_KEY in config.stash:
+        return None
+    if hasattr(config, "workerinput"):
+        config.stash[_ERROR_KEY] = XDIST_REFUSED
         return None
     cli = {f.name: config.getoption(f"rc_{f.name}") for f in setting_fields()}
     cli.update({n: config.getoption(f"rc_{n}") for n in GateConfig.option_names()})
@@ -97,6 +123,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if not (wants_case or wants_gate):
         return
     session = _session(metafunc.config)
+    if hasattr(metafunc.config, "workerinput"):
+        # One placeholder test per function: the controller sees its id and refuses the run.
+        name = "golden_case" if wants_case else "gate_name"
+        metafunc.parametrize(name, [pytest.param(None, id=_XDIST_MARK)], indirect=True)
+        return
     if wants_case:
         params = [
             pytest.param(
@@ -123,6 +154,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
+    if hasattr(config, "workerinput"):
+        return  # a worker: the controller refuses the run (pytest_xdist_node_collection_finished)
     if _ERROR_KEY in config.stash:
         raise pytest.UsageError(config.stash[_ERROR_KEY])
     if _SESSION_KEY not in config.stash:
@@ -143,17 +176,94 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     ev = config.stash[_SESSION_KEY]
     # Gates alone (no case tests selected) are computed over every case of the split.
     ev.selected = selected if selected or not has_gates else None
+    config.stash[_WANTED_KEY] = bool(selected) or has_gates
+    config.stash[_CASE_IDS_KEY] = {
+        item.nodeid
+        for item in session.items
+        if isinstance(item, pytest.Function)
+        and hasattr(item, "callspec")
+        and "golden_case" in item.callspec.params
+    }
+    config.stash[_OTHER_FAILURES_KEY] = 0
+    if config.stash[_WANTED_KEY]:
+        try:
+            ev.check_outputs()
+        except RoutecheckError as exc:
+            raise pytest.UsageError(f"routecheck: {exc}") from None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """On the xdist controller: refuse the run as soon as a worker collected a golden suite."""
+    if any(i.endswith(f"[{_XDIST_MARK}]") for i in ids):
+        raise pytest.UsageError(XDIST_REFUSED)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> bool | None:
+    """Generate and score before the first test, so a failure is one paragraph and exit 3
+    instead of the same error repeated by every test."""
+    config = session.config
+    if config.option.collectonly or not config.stash.get(_WANTED_KEY, False):
+        return None
+    ev = config.stash[_SESSION_KEY]
+    try:
+        ev.run()
+    except RoutecheckError as exc:
+        config.stash[_FAILURE_KEY] = str(exc)
+    except OSError as exc:
+        config.stash[_FAILURE_KEY] = (
+            f"a file operation failed: {exc}; check the folders the run reads and writes"
+        )
+    except Exception as exc:  # an unknown kind: still one verdict, with its traceback
+        config.stash[_FAILURE_KEY] = f"unexpected {type(exc).__name__}: {exc}\n" + "".join(
+            traceback.format_exc()
+        )
+    if _FAILURE_KEY in config.stash:
+        return True  # no test can be judged without results: run none
+    return None
+
+
+class _FailureCounter:
+    """Counts failures that are not a case's own verdict (gates, set-up errors, other tests):
+    under the default verdict those still fail the run, failing cases do not."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        stash = self.config.stash
+        if not report.failed or _OTHER_FAILURES_KEY not in stash:
+            return
+        if report.when != "call" or report.nodeid not in stash[_CASE_IDS_KEY]:
+            stash[_OTHER_FAILURES_KEY] += 1
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Set the exit status from the verdict: 0 pass, 1 fail, 3 incomplete (see module doc)."""
+    config = session.config
+    if _FAILURE_KEY in config.stash:
+        session.exitstatus = EXIT_INCOMPLETE
+        tr = config.pluginmanager.get_plugin("terminalreporter")
+        if tr is not None:
+            tr.write_line(f"routecheck: the run did not complete: {config.stash[_FAILURE_KEY]}")
+        return
+    ev = config.stash.get(_SESSION_KEY, None)
+    if ev is None or ev.results is None or int(exitstatus) not in (EXIT_PASSED, EXIT_FAILED):
+        return
+    failed = ev.results.verdict == "fail" or config.stash.get(_OTHER_FAILURES_KEY, 0) > 0
+    if ev.settings.verdict == "cases":
+        failed = failed or int(exitstatus) == EXIT_FAILED
+    session.exitstatus = EXIT_FAILED if failed else EXIT_PASSED
 
 
 @pytest.fixture(scope="session")
 def routecheck_results(request: pytest.FixtureRequest) -> RunResults:
     """The run's results, generated once per session on first use."""
     session = _session(request.config)
-    assert session is not None, "routecheck: the session failed to start"
-    try:
-        return session.run()
-    except RoutecheckError as exc:  # e.g. a server that keeps failing: stop, one paragraph
-        pytest.exit(f"routecheck: {exc}", returncode=pytest.ExitCode.INTERRUPTED)
+    if session is None:
+        pytest.fail("routecheck: the session failed to start", pytrace=False)
+    return session.run()
 
 
 @pytest.fixture
@@ -222,3 +332,51 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             tr.write_line(f"report:  {ev.files.report}")
         if ev.files.baseline_saved is not None:
             tr.write_line(f"baseline saved: {ev.files.baseline_saved}")
+
+
+_COLOURS = {"pass": "\x1b[1;32m", "fail": "\x1b[1;31m", "incomplete": "\x1b[1;33m"}
+
+
+def verdict_line(results: RunResults, tty: bool = False) -> str:
+    """The run's last line: the verdict, why, and the split the gates were computed on."""
+    verdict = results.verdict or results.judged(results.verdict_rule)
+    gates = results.gates
+    failed_gates = [g.metric for g in gates if not g.passed]
+    failed_cases = sum(not c.passed for c in results.cases)
+    where = f"on the {results.gate_split} split"
+    if verdict == "incomplete":
+        why = f"the run did not complete ({results.incomplete_reason or 'see above'})"
+    elif failed_gates:
+        why = f"{len(failed_gates)} of {len(gates)} gates fail {where}: {', '.join(failed_gates)}"
+    elif results.verdict_rule == "cases" and failed_cases:
+        why = f"{failed_cases} of {len(results.cases)} cases fail (--rc-verdict=cases)"
+    else:
+        why = f"all {len(gates)} gates pass {where}"
+        if failed_cases:
+            why += (
+                f"; {failed_cases} failing case(s) are reported but do not decide the verdict "
+                "(--rc-verdict=cases makes them count)"
+            )
+    text = f"routecheck verdict: {verdict.upper()}: {why}"
+    return f"{_COLOURS[verdict]}{text}\x1b[0m" if tty else text
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Write the verdict line last, after pytest's own counts."""
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    if tr is None:
+        return
+    tty = bool(getattr(tr, "hasmarkup", False))
+    ev = config.stash.get(_SESSION_KEY, None)
+    if _FAILURE_KEY in config.stash:
+        line = "routecheck verdict: INCOMPLETE: the run did not complete (see above); exit 3"
+        if ev is not None and ev.files is not None:
+            line += f"; what finished is in {ev.files.results}"
+        tr.write_line(f"{_COLOURS['incomplete']}{line}\x1b[0m" if tty else line)
+    elif ev is not None and ev.results is not None:
+        line = verdict_line(ev.results, tty)
+        others = config.stash.get(_OTHER_FAILURES_KEY, 0)
+        if ev.results.verdict == "pass" and others:
+            # The verdict passed, yet a gate test's set-up or another test failed: exit 1.
+            line += f"; but {others} other test(s) failed, so the exit status is 1"
+        tr.write_line(line)

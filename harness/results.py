@@ -7,8 +7,9 @@ Its schema is versioned; readers refuse versions they do not know.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -20,7 +21,61 @@ from harness.metrics import Metrics
 from harness.parse import ErrorKind
 from harness.scoring import Outcome
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""Version 2 added ``completed``, ``incomplete_reason``, ``verdict``, ``verdict_rule`` and
+``CaseRecord.output_escaped``; version 1 files still read (as complete runs, no verdict)."""
+
+READABLE_VERSIONS = (1, 2)
+
+Verdict = Literal["pass", "fail", "incomplete"]
+
+_UNSTORABLE = re.compile(r"[\\\ud800-\udfff]")
+_ESCAPE = re.compile(r"\\(\\|u[0-9a-f]{4})")
+
+
+def escape_text(text: str, force: bool = False) -> tuple[str, bool]:
+    """``text`` made storable as UTF-8, and whether it was escaped.
+
+    Lone surrogates (which a model or a server can return, and which UTF-8 cannot hold)
+    become ``\\udXXX`` and backslashes are doubled, so :func:`unescape_text` gives the exact
+    original back. Text that encodes as it is stays as it is, unless ``force``.
+    """
+    if not force:
+        try:
+            text.encode("utf-8")
+            return text, False
+        except UnicodeEncodeError:
+            pass
+
+    def one(m: re.Match[str]) -> str:
+        ch = m.group()
+        return "\\\\" if ch == "\\" else f"\\u{ord(ch):04x}"
+
+    return _UNSTORABLE.sub(one, text), True
+
+
+def unescape_text(text: str) -> str:
+    """The inverse of :func:`escape_text` for text it changed."""
+    return _ESCAPE.sub(lambda m: "\\" if m.group(1) == "\\" else chr(int(m.group(1)[1:], 16)), text)
+
+
+def storable(value: Any) -> tuple[Any, bool]:
+    """A JSON value with every string (keys too) made storable, and whether any changed."""
+    if isinstance(value, str):
+        return escape_text(value)
+    if isinstance(value, dict):
+        out: dict[Any, Any] = {}
+        changed = False
+        for k, v in value.items():
+            key, k_changed = storable(k)
+            item, v_changed = storable(v)
+            out[key] = item
+            changed = changed or k_changed or v_changed
+        return out, changed
+    if isinstance(value, list | tuple):
+        pairs = [storable(v) for v in value]
+        return [v for v, _ in pairs], any(c for _, c in pairs)
+    return value, False
 
 
 class ParsedOutput(BaseModel):
@@ -51,7 +106,13 @@ class CaseRecord(BaseModel):
     messages: list[dict[str, str]] = Field(description="Exactly what the model was sent")
     gold: Target
     accept: dict[str, list[Any]] = Field(default_factory=dict)
-    output: str = Field(description="The raw model output")
+    output: str = Field(description="The raw model output (escaped when output_escaped)")
+    output_escaped: bool = Field(
+        default=False,
+        description="The output, or a string parsed from it, held text UTF-8 cannot store "
+        "(lone surrogates): output and the parsed strings are escaped (backslashes doubled, "
+        "surrogates as \\uXXXX); raw_output() gives the exact original",
+    )
     truncated: bool = False
     parsed: ParsedOutput
     predicted: str = Field(description="Confusion label: tool name, no_tool or invalid")
@@ -59,6 +120,10 @@ class CaseRecord(BaseModel):
     passed: bool
     mismatched_arguments: list[str] = Field(default_factory=list)
     lenient_outcome: Outcome = Field(description="The outcome under the lenient parser")
+
+    def raw_output(self) -> str:
+        """The output exactly as the model returned it."""
+        return unescape_text(self.output) if self.output_escaped else self.output
 
 
 class SliceReport(BaseModel):
@@ -114,7 +179,25 @@ class RunResults(BaseModel):
     )
     gates: list[GateResult] = Field(default_factory=list)
     timing: dict[str, float] = Field(default_factory=dict)
+    completed: bool = Field(
+        default=True,
+        description="False when the run stopped early: cases holds only what was generated",
+    )
+    incomplete_reason: str | None = Field(default=None, description="Why the run stopped")
+    verdict: Verdict | None = Field(
+        default=None, description="pass, fail or incomplete; what the exit status says"
+    )
+    verdict_rule: str = Field(default="gates", description="gates or cases (--rc-verdict)")
     cases: list[CaseRecord]
+
+    def judged(self, rule: str) -> Verdict:
+        """The verdict under ``rule``: ``gates`` counts the gates only, ``cases`` every case too."""
+        if not self.completed:
+            return "incomplete"
+        ok = all(g.passed for g in self.gates)
+        if rule == "cases":
+            ok = ok and all(c.passed for c in self.cases)
+        return "pass" if ok else "fail"
 
     def case(self, key: str) -> CaseRecord:
         for c in self.cases:
@@ -124,8 +207,16 @@ class RunResults(BaseModel):
 
 
 def write_results(results: RunResults, path: str | Path) -> Path:
-    """Write ``results.json`` atomically."""
-    return write_atomic(path, results.model_dump_json(indent=1))
+    """Write ``results.json`` atomically.
+
+    Any text that still cannot be encoded (a lone surrogate from somewhere other than a
+    model output) is written as a JSON ``\\u`` escape rather than crashing the writer.
+    """
+    try:
+        payload = results.model_dump_json(indent=1)
+    except ValueError:  # pydantic's serialization error on unencodable text
+        payload = json.dumps(results.model_dump(mode="json"), indent=1, ensure_ascii=True)
+    return write_atomic(path, payload)
 
 
 def read_results(path: str | Path) -> RunResults:
@@ -138,11 +229,15 @@ def read_results(path: str | Path) -> RunResults:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ResultsFileError(f"{p}: not a valid results file (bad JSON: {exc})") from None
     version = raw.get("schema_version") if isinstance(raw, dict) else None
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         raise ResultsFileError(
             f"{p}: schema_version {version!r} is not supported by this routecheck "
-            f"(it reads version {SCHEMA_VERSION}); re-run the suites to regenerate it"
+            f"(it reads versions {', '.join(map(str, READABLE_VERSIONS))}); re-run the suites "
+            "to regenerate it"
         )
+    # Older versions lack fields that have defaults: read them as the current version, so
+    # comparing an old baseline with a new run needs no special case.
+    raw["schema_version"] = SCHEMA_VERSION
     try:
         return RunResults.model_validate(raw)
     except ValidationError as exc:

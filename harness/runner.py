@@ -7,7 +7,7 @@ later step (per-case tests, gates, reports) only reads the results.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
+import json
 import secrets
 import time
 from collections.abc import Sequence
@@ -15,12 +15,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from harness.backends.base import Backend, DecodingConfig, GenerationRequest
+from harness.backends.base import Backend, DecodingConfig, Generation, GenerationRequest
+from harness.errors import CheckpointError, RunIncompleteError
 from harness.formats import OutputFormat, get_format
 from harness.gates import GateConfig, evaluate_gates
 from harness.golden import SPLITS, GoldenCase, GoldenSet
+from harness.hashing import short_fingerprint
 from harness.metrics import compute_metrics, confusion_matrix, metrics_by_category
-from harness.outputcache import OutputCache, generate_cached
+from harness.outputcache import GenerationStopped, OutputCache, generate_cached
 from harness.parse import ParseResult
 from harness.results import (
     CaseRecord,
@@ -29,6 +31,8 @@ from harness.results import (
     ParsedOutput,
     RunResults,
     SliceReport,
+    escape_text,
+    storable,
 )
 from harness.scoring import CaseVerdict, score_case
 
@@ -41,23 +45,38 @@ def new_run_id(now: datetime | None = None) -> str:
     return f"{stamp}-{secrets.token_hex(3)}"
 
 
-def _parsed(p: ParseResult) -> ParsedOutput:
-    return ParsedOutput(
-        valid=p.valid,
-        tool=p.tool,
-        arguments=p.arguments,
-        reason=p.reason,
-        error=p.error,
-        detail=p.detail,
-        extracted=p.extracted,
+class RunStopped(RunIncompleteError):
+    """Generation stopped part-way; ``results`` scores the cases that did finish."""
+
+    def __init__(self, message: str, results: RunResults) -> None:
+        super().__init__(message)
+        self.results = results
+
+
+def _parsed(p: ParseResult) -> tuple[ParsedOutput, bool]:
+    """The parse result as stored, with any unstorable model text escaped (and whether)."""
+    values, escaped = storable(
+        {"tool": p.tool, "arguments": p.arguments, "reason": p.reason, "detail": p.detail}
     )
+    parsed = ParsedOutput(valid=p.valid, error=p.error, extracted=p.extracted, **values)
+    return parsed, escaped
+
+
+def _stored_text(out: Generation, force: bool = False) -> tuple[str, bool]:
+    """A backend's output as results files hold it: text, escaped when UTF-8 cannot hold it
+    (or when ``force``: a string parsed from it had to be escaped)."""
+    text: object = out.text
+    if not isinstance(text, str):  # a backend bug must not lose the run: keep it visibly
+        text = f"<non-text output: {json.dumps(text, default=repr)[:2000]}>"
+    return escape_text(str(text), force)
 
 
 def golden_fingerprint(sets: Sequence[GoldenSet]) -> str:
-    digest = hashlib.sha256()
-    for s in sorted(sets, key=lambda g: g.catalog.name):
-        digest.update(f"{s.catalog.name}={s.fingerprint};".encode())
-    return "sha256:" + digest.hexdigest()[:16]
+    return short_fingerprint(
+        "".join(
+            f"{s.catalog.name}={s.fingerprint};" for s in sorted(sets, key=lambda g: g.catalog.name)
+        )
+    )
 
 
 def select_cases(sets: Sequence[GoldenSet], keys: set[str] | None = None) -> list[GoldenCase]:
@@ -95,24 +114,40 @@ def run_suite(
         )
         for c in cases
     ]
+    bind = getattr(backend, "bind_cases", None)
+    if callable(bind):  # replaying backends say up front which cases they cannot answer
+        missing: list[str] = bind([(c.key, c.id) for c in cases])
+        if missing:
+            shown = ", ".join(missing[:5]) + (
+                f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            )
+            raise CheckpointError(
+                f"--checkpoint {backend.spec}: no output for {len(missing)} case(s) ({shown}); "
+                "a mock file must hold an output for every case it is run on"
+            )
     started = time.perf_counter()
     bar = None
     if progress and requests:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(requests), desc="routecheck: generating", unit="case", leave=False)
+    stopped: GenerationStopped | None = None
     try:
+        found: list[Generation | None]
         outputs, cached = generate_cached(
             backend, requests, decoding, cache, bar.update if bar is not None else None
         )
+        found = list(outputs)
+    except GenerationStopped as exc:
+        stopped, found, cached = exc, exc.outputs, 0
     finally:
         if bar is not None:
             bar.close()
     elapsed = time.perf_counter() - started
-    if len(outputs) != len(requests):
-        raise RuntimeError(
-            f"backend {backend.spec!r} returned {len(outputs)} outputs for {len(requests)} cases"
-        )
+    done = [i for i, g in enumerate(found) if g is not None]
+    cases = [cases[i] for i in done]
+    requests = [requests[i] for i in done]
+    outputs = [g for g in found if g is not None]
 
     records: list[CaseRecord] = []
     verdicts: list[CaseVerdict] = []
@@ -125,6 +160,8 @@ def run_suite(
         lenient_verdict = score_case(case, loose, catalog)
         verdicts.append(verdict)
         lenient.append(lenient_verdict)
+        parsed, parsed_escaped = _parsed(strict)
+        text, text_escaped = _stored_text(out, force=parsed_escaped)
         records.append(
             CaseRecord(
                 key=case.key,
@@ -136,9 +173,10 @@ def run_suite(
                 messages=list(request.messages),
                 gold=case.target,
                 accept=case.accept,
-                output=out.text,
+                output=text,
+                output_escaped=text_escaped,
                 truncated=out.truncated,
-                parsed=_parsed(strict),
+                parsed=parsed,
                 predicted=verdict.predicted,
                 outcome=verdict.outcome,
                 passed=verdict.passed,
@@ -159,7 +197,7 @@ def run_suite(
     }
     gated = slice_of(verdicts, gate_split)
     n_generated = len(requests) - cached
-    return RunResults(
+    results = RunResults(
         run_id=run_id or new_run_id(),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         checkpoint=CheckpointInfo(
@@ -194,4 +232,9 @@ def run_suite(
             "cases_per_second": round(n_generated / elapsed, 3) if n_generated and elapsed else 0.0,
         },
         cases=records,
+        completed=stopped is None,
+        incomplete_reason=None if stopped is None else str(stopped),
     )
+    if stopped is not None:
+        raise RunStopped(str(stopped), results) from stopped
+    return results

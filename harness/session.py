@@ -11,14 +11,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.backends import Backend, DecodingConfig, check_format, prevalidate, resolve_backend
-from harness.errors import CheckpointError, RoutecheckError
+from harness.errors import CheckpointError, RoutecheckError, RunIncompleteError
 from harness.formats import get_format
 from harness.gates import GateResult
 from harness.golden import GoldenCase, GoldenSet, load_golden
-from harness.outputcache import OutputCache, default_cache_dir
+from harness.outputcache import OutputCache, check_writable, default_cache_dir
 from harness.results import RunResults, write_results
-from harness.runner import run_suite
+from harness.runner import RunStopped, golden_fingerprint, run_suite
 from harness.settings import RunSettings
+
+EXIT_PASSED = 0
+"""A complete run whose verdict passed (failing cases do not count under ``gates``)."""
+EXIT_FAILED = 1
+"""A complete run whose verdict failed: a gate (or, under ``cases``, a case) failed."""
+EXIT_INCOMPLETE = 3
+"""The run started but did not complete: the backend or a file write failed."""
+EXIT_USAGE = 4
+"""The run could not start: options, settings, files or folders are wrong (pytest's 4)."""
 
 if TYPE_CHECKING:
     from harness.compare import Comparison
@@ -45,7 +54,11 @@ class EvaluationSession:
 
     @classmethod
     def start(cls, settings: RunSettings) -> EvaluationSession:
-        """Check everything that can be checked before any model is loaded."""
+        """Check everything that can be checked before any model is loaded.
+
+        Each failure is a :class:`RoutecheckError` naming the file or folder and the fix, so
+        a run never generates for minutes and then loses the work to a late check.
+        """
         if not settings.checkpoint:
             raise CheckpointError(
                 "no checkpoint to evaluate: pass --checkpoint=PATH (base, a model or adapter "
@@ -55,11 +68,53 @@ class EvaluationSession:
         session = cls(settings=settings, sets=sets)
         check_format(settings.checkpoint, settings.format, settings.chat_template)
         session._backend = prevalidate(settings.checkpoint, **session.backend_options())
+        check_writable(settings.reports_dir, "The reports folder", "--rc-reports-dir")
+        if not settings.no_cache:
+            check_writable(
+                default_cache_dir(),
+                "The output cache folder",
+                "ROUTECHECK_CACHE_DIR (or skip the cache with --rc-no-cache)",
+            )
         if settings.baseline:
-            from harness.baselines import load_baseline
-
-            load_baseline(settings.baseline, Path(settings.reports_dir))
+            session._check_baseline()
         return session
+
+    def _check_baseline(self) -> None:
+        """The baseline must read and come from (mostly) the same golden cases as this run."""
+        from harness.baselines import load_baseline
+
+        settings = self.settings
+        baseline = load_baseline(settings.baseline or "", Path(settings.reports_dir))
+        if baseline.golden_fingerprint == golden_fingerprint(self.sets):
+            return
+        keys = {c.key for c in self.cases()}
+        common = keys & {c.key for c in baseline.cases}
+        larger = max(len(keys), len(baseline.cases))
+        if 2 * len(common) < larger:
+            raise RoutecheckError(
+                f"--rc-baseline {settings.baseline}: that run used another golden set "
+                f"({baseline.golden_fingerprint}, {len(baseline.cases)} cases) and shares "
+                f"{len(common)} of {larger} cases with this one ({settings.golden}), fewer than "
+                "half, so it cannot be compared; pick a baseline run on the same golden set, "
+                "or drop --rc-baseline"
+            )
+
+    def check_outputs(self) -> None:
+        """Refuse before generating when a replaying backend has no output for a case."""
+        backend = self._backend
+        bind = getattr(backend, "bind_cases", None)
+        if backend is None or not callable(bind):
+            return
+        chosen = [c for c in self.cases() if self.selected is None or c.key in self.selected]
+        missing: list[str] = bind([(c.key, c.id) for c in chosen])
+        if missing:
+            shown = ", ".join(missing[:5])
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            raise CheckpointError(
+                f"--checkpoint {backend.spec}: no output for {len(missing)} case(s) "
+                f"({shown}{more}); a mock file must hold an output for every case it is run "
+                "on (missing cases are errors, not passes)"
+            )
 
     def cases(self) -> list[GoldenCase]:
         split = self.settings.split
@@ -80,24 +135,41 @@ class EvaluationSession:
         return self._backend
 
     def run(self) -> RunResults:
-        """Generate and score (once), then write results.json and the report."""
+        """Generate and score (once), then write results.json and the report.
+
+        Raises :class:`RunIncompleteError` when the backend or a write fails; whatever was
+        generated is in the output cache and, when it can be written, in a results.json
+        marked incomplete.
+        """
         if self.results is not None:
             return self.results
         keys = self.selected if self.selected is not None else {c.key for c in self.cases()}
         settings = self.settings
         cache = None if settings.no_cache else OutputCache(default_cache_dir())
         backend = self.backend()
-        results = run_suite(
-            self.sets,
-            backend,
-            DecodingConfig(max_new_tokens=settings.max_new_tokens, batch_size=settings.batch_size),
-            keys=keys,
-            gates=settings.gates,
-            gate_split=settings.gate_split,  # type: ignore[arg-type]
-            cache=cache,
-            progress=True,
-            output_format=get_format(settings.format, backend),
-        )
+        try:
+            results = run_suite(
+                self.sets,
+                backend,
+                DecodingConfig(
+                    max_new_tokens=settings.max_new_tokens, batch_size=settings.batch_size
+                ),
+                keys=keys,
+                gates=settings.gates,
+                gate_split=settings.gate_split,  # type: ignore[arg-type]
+                cache=cache,
+                progress=True,
+                output_format=get_format(settings.format, backend),
+            )
+        except RunStopped as stopped:
+            self._write_incomplete(stopped.results, str(stopped))
+            raise
+        except OSError as exc:
+            raise RunIncompleteError(
+                f"writing the output cache under {default_cache_dir()} failed "
+                f"({exc.strerror or exc}); free space or fix its permissions and run again "
+                "(finished outputs are kept)"
+            ) from None
         comparison = None
         if settings.baseline:
             from harness.baselines import load_baseline
@@ -110,9 +182,33 @@ class EvaluationSession:
                 results = results.model_copy(
                     update={"gates": [*results.gates, regression_gate(comparison)]}
                 )
+        results = results.model_copy(
+            update={"verdict": results.judged(settings.verdict), "verdict_rule": settings.verdict}
+        )
         self.results, self.comparison = results, comparison
-        self.files = self.write(results, comparison)
+        try:
+            self.files = self.write(results, comparison)
+        except OSError as exc:
+            folder = Path(settings.reports_dir) / results.run_id
+            self._write_incomplete(results, f"writing the run's files failed: {exc}")
+            raise RunIncompleteError(
+                f"writing the run's files under {folder} failed ({exc.strerror or exc}); "
+                "free space or fix the folder's permissions and run again (the outputs are in "
+                "the output cache, so nothing is generated twice)"
+            ) from None
         return results
+
+    def _write_incomplete(self, results: RunResults, reason: str) -> None:
+        """Best effort: keep what a stopped run has, marked incomplete, for a look later."""
+        partial = results.model_copy(
+            update={"completed": False, "incomplete_reason": reason, "verdict": "incomplete"}
+        )
+        self.results = partial
+        try:
+            path = Path(self.settings.reports_dir) / partial.run_id / "results.json"
+            self.files = RunFiles(results=write_results(partial, path))
+        except OSError:
+            self.files = None
 
     def write(self, results: RunResults, comparison: Comparison | None) -> RunFiles:
         folder = Path(self.settings.reports_dir) / results.run_id
@@ -154,4 +250,13 @@ def regression_gate(comparison: Comparison) -> GateResult:
     )
 
 
-__all__ = ["EvaluationSession", "RoutecheckError", "RunFiles", "regression_gate"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INCOMPLETE",
+    "EXIT_PASSED",
+    "EXIT_USAGE",
+    "EvaluationSession",
+    "RoutecheckError",
+    "RunFiles",
+    "regression_gate",
+]

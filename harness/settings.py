@@ -10,10 +10,19 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from harness.errors import RoutecheckError
+from harness.errors import RoutecheckError, SettingsError
 from harness.gates import GateConfig
 
 DEFAULT_GOLDEN = "golden"
+
+VERDICTS = ("gates", "cases")
+"""What decides a complete run's exit status: the gates alone, or every case as well."""
+
+PATH_SETTINGS = ("golden", "reports_dir")
+"""Settings that are always paths: relative ones in pyproject.toml are read from its folder."""
+
+MAYBE_PATH_SETTINGS = ("checkpoint", "baseline")
+"""Settings that may be paths (or a name, ``base``, a Hub id): resolved when the path exists."""
 
 
 @dataclass(frozen=True)
@@ -75,13 +84,25 @@ class RunSettings:
         default=False,
         metadata={"help": "Add a gate that fails when any case passed in the baseline fails now."},
     )
+    verdict: str = field(
+        default="gates",
+        metadata={
+            "help": "What decides the exit status of a complete run: gates (every threshold "
+            "gate, and the regression gate when asked for, passes; failing cases are still "
+            "shown and counted) or cases (every case must pass as well)."
+        },
+    )
     gates: GateConfig = field(default_factory=GateConfig)
 
     def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise SettingsError(
+                f"verdict = {self.verdict!r} is not accepted; use gates (the default) or cases"
+            )
         for name in ("gate_split", "split"):
             value = getattr(self, name)
             if value not in ("all", "dev", "holdout"):
-                raise RoutecheckError(
+                raise SettingsError(
                     f"{name.replace('_', '-')} = {value!r} is not accepted; use all, dev or holdout"
                 )
         from harness.formats import check_format_name
@@ -89,7 +110,7 @@ class RunSettings:
         if check_format_name(self.format):
             raise RoutecheckError(check_format_name(self.format))
         if self.max_new_tokens < 1 or self.batch_size < 1:
-            raise RoutecheckError("max-new-tokens and batch-size must be positive integers")
+            raise SettingsError("max-new-tokens and batch-size must be positive integers")
 
 
 def setting_fields() -> list[Any]:
@@ -104,18 +125,64 @@ def field_default(f: Any) -> Any:
 
 
 def read_pyproject(rootdir: Path) -> dict[str, Any]:
-    """The ``[tool.routecheck]`` table of ``rootdir/pyproject.toml`` (empty when absent)."""
+    """The ``[tool.routecheck]`` table of ``rootdir/pyproject.toml`` (empty when absent).
+
+    Values are type-checked here, where the file is known, and relative paths are made
+    relative to the pyproject's folder, so a run from another directory reads the same files.
+    """
     path = rootdir / "pyproject.toml"
     if not path.is_file():
         return {}
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise RoutecheckError(f"{path}: not valid TOML: {exc}") from None
+        raise SettingsError(f"{path}: not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path}: cannot be read as UTF-8 text: {exc}") from None
     table = data.get("tool", {}).get("routecheck", {})
     if not isinstance(table, dict):
-        raise RoutecheckError(f"{path}: [tool.routecheck] must be a table")
-    return table
+        raise SettingsError(f"{path}: [tool.routecheck] must be a table")
+    check_types(table, f"{path}: [tool.routecheck]")
+    return resolve_paths(table, rootdir)
+
+
+def check_types(values: dict[str, Any], where: str) -> None:
+    """Refuse a value of the wrong TOML type: ``"false"`` is a string, not a boolean."""
+    kinds = {f.name: type(field_default(f)) for f in setting_fields()}
+    for name, value in values.items():
+        default_kind = kinds.get(name)
+        if default_kind is None:
+            continue  # gate thresholds (numbers or "off") and unknown keys: checked later
+        if default_kind is bool:
+            ok, wanted = isinstance(value, bool), "true or false (a TOML boolean, unquoted)"
+        elif default_kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+            wanted = "a whole number"
+        else:
+            ok, wanted = isinstance(value, str), "a string (in quotes)"
+        if not ok:
+            raise SettingsError(
+                f"{where}: {name} = {value!r} is a {type(value).__name__}; it must be {wanted}"
+            )
+
+
+def resolve_paths(values: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Relative paths in ``values`` made relative to ``base`` (unchanged when it is the CWD)."""
+    if base.resolve() == Path.cwd().resolve():
+        return dict(values)
+    out = dict(values)
+    for name in PATH_SETTINGS:
+        if isinstance(out.get(name), str) and not Path(out[name]).is_absolute():
+            out[name] = str(base / out[name])
+    for name in MAYBE_PATH_SETTINGS:
+        value = out.get(name)
+        if not isinstance(value, str) or not value:
+            continue
+        if value.startswith("mock:") and not Path(value[5:]).is_absolute():
+            out[name] = f"mock:{base / value[5:]}"
+        elif not Path(value).is_absolute() and (base / value).exists():
+            out[name] = str(base / value)
+    return out
 
 
 def build_settings(file_values: dict[str, Any], cli_values: dict[str, Any]) -> RunSettings:
@@ -124,22 +191,29 @@ def build_settings(file_values: dict[str, Any], cli_values: dict[str, Any]) -> R
     gate_names = set(GateConfig.option_names())
     unknown = sorted(set(file_values) - plain - gate_names)
     if unknown:
-        raise RoutecheckError(
+        raise SettingsError(
             f"[tool.routecheck]: unknown key(s) {unknown}; known: {sorted(plain | gate_names)}"
         )
+    check_types(file_values, "[tool.routecheck]")
     merged = {**file_values, **{k: v for k, v in cli_values.items() if v is not None}}
     gate_values = {k: merged.pop(k) for k in list(merged) if k in gate_names}
     try:
         gates = replace(GateConfig(), **{k: _gate_value(v) for k, v in gate_values.items()})
         return RunSettings(**merged, gates=gates)
+    except RoutecheckError:
+        raise
     except (TypeError, ValueError) as exc:
-        raise RoutecheckError(f"routecheck settings: {exc}") from None
+        raise SettingsError(f"routecheck settings: {exc}") from None
 
 
 def _gate_value(value: Any) -> float | None:
     """A gate threshold; ``off``/``none`` switches the gate off."""
     if value is None or (isinstance(value, str) and value.strip().lower() in ("off", "none")):
         return None
+    if isinstance(value, bool):
+        raise ValueError(
+            f"gate threshold {value!r} is a boolean; give a rate such as 0.95 or 'off'"
+        )
     try:
         return float(value)
     except (TypeError, ValueError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import multiprocessing
 import os
 from pathlib import Path
 from typing import Any
@@ -9,7 +11,7 @@ from typing import Any
 import pytest
 
 import harness.atomic as atomic
-from harness.atomic import append_atomic, write_atomic
+from harness.atomic import append_locked, write_atomic
 
 
 def test_write_text_and_bytes(tmp_path: Path) -> None:
@@ -72,17 +74,47 @@ def test_temp_file_is_in_the_target_folder(tmp_path: Path, monkeypatch: pytest.M
 
 def test_append(tmp_path: Path) -> None:
     target = tmp_path / "log.jsonl"
-    append_atomic(target, "a\n")
-    append_atomic(target, "b\n")
+    append_locked(target, "a\n")
+    append_locked(target, "b\n")
     assert target.read_text() == "a\nb\n"
 
 
 def test_append_adds_a_missing_newline(tmp_path: Path) -> None:
     target = tmp_path / "log.jsonl"
     target.write_text("a")
-    append_atomic(target, "b\n")
+    append_locked(target, "b\n")
     assert target.read_text() == "a\nb\n"
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    append_atomic(empty, "x\n")
+    append_locked(empty, "x\n")
     assert empty.read_text() == "x\n"
+
+
+def test_append_never_rewrites_the_file(tmp_path: Path) -> None:
+    """Appending keeps the same file (inode) and its bytes: nothing is renamed over it."""
+    target = tmp_path / "log.jsonl"
+    target.write_text("old\n")
+    before = target.stat().st_ino
+    append_locked(target, "new\n")
+    assert target.stat().st_ino == before
+    assert target.read_bytes() == b"old\nnew\n"
+
+
+def _append_rows(path: str, writer: int, count: int) -> None:
+    for i in range(count):
+        append_locked(path, json.dumps({"writer": writer, "row": i}) + "\n")
+
+
+def test_parallel_appenders_keep_every_row(tmp_path: Path) -> None:
+    """Four processes append 50 rows each to one file: all 200 rows arrive, none torn."""
+    target = tmp_path / "rows.jsonl"
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_append_rows, args=(str(target), w, 50)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    rows = [json.loads(line) for line in target.read_text().split("\n") if line]
+    assert len(rows) == 200
+    assert {(r["writer"], r["row"]) for r in rows} == {(w, i) for w in range(4) for i in range(50)}

@@ -209,3 +209,72 @@ def test_append_keeps_existing_lines_byte_identical(results_file, tmp_path):
 def test_a_missing_results_file_is_a_clear_error(tmp_path, capsys):
     assert feedback.main([str(tmp_path / "nope.json")]) == 2
     assert "results file not found" in capsys.readouterr().err
+
+
+def _feedback_in_process(results: str, out: str, seed: int, log: str) -> None:
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = feedback.main([results, "--out", out, "--seed", str(seed), "--variants", "3"])
+    Path(log).write_text(f"{code}\n{buf.getvalue()}", encoding="utf-8")
+
+
+def test_parallel_runs_keep_every_row(results_file, tmp_path):
+    """Three runs at once append what three runs one after the other would, and every row
+    a run reports as appended is in the file."""
+    import multiprocessing
+
+    sequential = tmp_path / "sequential.jsonl"
+    for seed in (1, 2, 3):
+        assert (
+            feedback.main([str(results_file), "--out", str(sequential), "--seed", str(seed)]) == 0
+        )
+    out = tmp_path / "parallel.jsonl"
+    ctx = multiprocessing.get_context("spawn")
+    logs = [tmp_path / f"log{seed}.txt" for seed in (1, 2, 3)]
+    procs = [
+        ctx.Process(target=_feedback_in_process, args=(str(results_file), str(out), seed, str(log)))
+        for seed, log in zip((1, 2, 3), logs, strict=True)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    reported = 0
+    for log in logs:
+        code, text = log.read_text(encoding="utf-8").split("\n", 1)
+        assert code == "0"
+        match = re.search(r"-> (\d+) new row", text)
+        assert match is not None
+        reported += int(match.group(1))
+    rows = _rows(out)
+    assert len(rows) == reported
+    assert sorted(map(json.dumps, rows)) == sorted(map(json.dumps, _rows(sequential)))
+
+
+def test_out_pointing_at_a_folder_is_one_paragraph(results_file, tmp_path, capsys):
+    assert feedback.main([str(results_file), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "is a folder" in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_rows_with_a_line_separator_train(results_file, tmp_path):
+    """Rows holding U+2028 or U+0085 (written raw) are read back by the trainer's reader."""
+    from trainers.sft import read_rows
+
+    out = tmp_path / "feedback.jsonl"
+    row = {
+        "messages": [
+            {"role": "system", "content": "s"},
+            {"role": "user", "content": "line\u2028two\u0085three"},
+            {"role": "assistant", "content": '{"tool":"no_tool","reason":"x"}'},
+        ]
+    }
+    out.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert feedback.main([str(results_file), "--out", str(out), "--variants", "0"]) == 0
+    rows = read_rows([str(out)])
+    assert rows[0]["prompt"][1]["content"] == "line\u2028two\u0085three"
+    assert len(rows) == 1 + 4

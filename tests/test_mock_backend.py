@@ -73,6 +73,9 @@ def test_missing_file(tmp_path: Path) -> None:
         ([{"id": 1, "output": "x"}], "each line needs string fields 'id' and 'output'"),
         ([{"id": "a"}], "each line needs string fields"),
         ([{"id": "a", "output": "x"}, {"id": "a", "output": "y"}], r":2: duplicate id 'a'"),
+        ([{"id": "a", "output": "x", "truncated": "false"}], r":1: field 'truncated' is 'false'"),
+        ([{"id": "a", "output": "x", "truncated": 1}], r"must be JSON true or false"),
+        (['{"id": "a", "output": "x", "output": "y"}'], r":1: bad JSON \(duplicate key 'output'"),
     ],
 )
 def test_bad_replay_files(tmp_path: Path, rows: list[Any], expected: str) -> None:
@@ -145,3 +148,27 @@ def test_backend_defaults() -> None:
     assert echo.fingerprint() == "unknown"
     assert echo.describe() == {"kind": "Echo", "spec": ""}
     assert echo.generate([request("q")], DecodingConfig()) == [Generation(text="q")]
+
+
+def test_a_missing_case_with_a_slash_in_its_id_is_not_answered_by_a_suffix(
+    tmp_path: Path,
+) -> None:
+    """``shop/a/b`` is case ``a/b``: the output of case ``b`` must not stand in for it."""
+    backend = MockBackend(write_rows(tmp_path / "out.jsonl", [{"id": "b", "output": "bee"}]))
+    assert backend.bind_cases([("shop/a/b", "a/b"), ("shop/b", "b")]) == ["shop/a/b"]
+    with pytest.raises(CheckpointError, match=r"no output for case 'shop/a/b'"):
+        backend.generate([request("shop/a/b")], DecodingConfig())
+    assert backend.generate([request("shop/b")], DecodingConfig())[0].text == "bee"
+
+
+def test_unbound_lookup_strips_only_the_first_segment(tmp_path: Path) -> None:
+    backend = MockBackend(write_rows(tmp_path / "out.jsonl", [{"id": "b", "output": "bee"}]))
+    with pytest.raises(CheckpointError, match="no output"):
+        backend.generate([request("shop/a/b")], DecodingConfig())
+
+
+def test_truncated_false_reads_as_false(tmp_path: Path) -> None:
+    backend = MockBackend(
+        write_rows(tmp_path / "out.jsonl", [{"id": "a", "output": "x", "truncated": False}])
+    )
+    assert backend.generate([request("a")], DecodingConfig())[0].truncated is False

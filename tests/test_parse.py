@@ -7,6 +7,8 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import harness.parse as parse_module
 from harness.catalog import NO_TOOL, Catalog, catalog_from_dict
@@ -19,6 +21,7 @@ from harness.parse import (
     load_json_strict,
     nesting_depth,
     parse_tool_call,
+    scan_object,
     validate_call,
 )
 from tests.strategies import customer_support_catalog
@@ -334,3 +337,56 @@ def test_parse_result_is_frozen() -> None:
     result = parse(TRACK)
     with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen-instance error
         result.valid = False  # type: ignore[misc]
+
+
+def _extract_by_rescanning(text: str) -> str | None:
+    """The obvious quadratic definition the one-pass finder must agree with."""
+    start = text.find("{")
+    while start != -1:
+        end, too_deep = scan_object(text, start, MAX_DEPTH)
+        if too_deep:
+            return None
+        if end is not None:
+            return text[start:end]
+        start = text.find("{", start + 1)
+    return None
+
+
+@given(st.text(alphabet='{}"\\ab:', max_size=80))
+def test_one_pass_extraction_agrees_with_rescanning(text: str) -> None:
+    assert extract_json_object(text) == _extract_by_rescanning(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        ('x {"a": [ {"b": "}" } ] "{" { "c": 1 }'),
+        ('{"{\\"{' + "}" * 3),
+        ("{" * 40 + '"' + "}" * 40),
+        ('{"' + '{\\"' * 10 + '"}'),
+    ],
+)
+def test_one_pass_extraction_on_tricky_cases(text: str) -> None:
+    assert extract_json_object(text) == _extract_by_rescanning(text)
+
+
+HOSTILE_64K = [
+    pytest.param(('{"' + '{\\"' * 30_000)[:MAX_OUTPUT_CHARS], id="brace-then-escaped-quotes"),
+    pytest.param(('\\"{' * 30_000)[:MAX_OUTPUT_CHARS], id="escaped-quote-brace"),
+    pytest.param(('{"a":"' + "{" * 70_000)[:MAX_OUTPUT_CHARS], id="braces-in-a-string"),
+    pytest.param(('{"{\\"' * 20_000)[:MAX_OUTPUT_CHARS], id="quote-brace-escape"),
+    pytest.param(('{"' * 40_000)[:MAX_OUTPUT_CHARS], id="brace-quote"),
+    pytest.param(("{ " * 40_000)[:MAX_OUTPUT_CHARS], id="open-braces"),
+    pytest.param(("}{" * 40_000)[:MAX_OUTPUT_CHARS], id="close-open"),
+    pytest.param(("[" * MAX_OUTPUT_CHARS), id="open-brackets"),
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE_64K)
+def test_worst_case_outputs_parse_in_linear_time(text: str) -> None:
+    """64 KB of the worst inputs found: both modes together well under a second of CPU."""
+    assert len(text) == MAX_OUTPUT_CHARS
+    started = time.process_time()
+    for mode in ("strict", "lenient"):
+        assert not parse_tool_call(text, CS, mode).valid  # type: ignore[arg-type]
+    assert time.process_time() - started < 0.5

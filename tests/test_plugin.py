@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -188,9 +190,12 @@ def test_mock_file_missing_a_case_is_an_error(pytester: pytest.Pytester) -> None
     del outputs["c2"]
     _write_project(pytester, outputs)
     result = _run(pytester, "--checkpoint=mock:outputs.jsonl")
-    assert result.ret != 0
-    result.stdout.fnmatch_lines(["*no output for case 'shop/c2'*"])
-    assert "passed" not in result.parseoutcomes() or result.parseoutcomes()["passed"] == 0
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # found before anything is generated
+    result.stderr.fnmatch_lines(["ERROR: routecheck: *no output for 1 case(s) (shop/c2)*"])
+    assert "Traceback" not in result.stderr.str()
+    assert not (pytester.path / "reports").exists() or not list(
+        (pytester.path / "reports").glob("*/results.json")
+    )
 
 
 @pytest.mark.parametrize(
@@ -211,6 +216,11 @@ def test_mock_file_missing_a_case_is_an_error(pytester: pytest.Pytester) -> None
             "*must be in [[]0, 1]*",
         ),
         ([], "*no checkpoint to evaluate*"),
+        (["--checkpoint=openai:localhost#m"], "*expected openai:http(s)://HOST*"),
+        (["--checkpoint=empty.gguf"], "*not a GGUF file*"),
+        (["--checkpoint=mock:outputs.jsonl", "--rc-reports-dir=notes.txt"], "*reports folder*"),
+        (["--checkpoint=mock:outputs.jsonl", "--rc-verdict=some"], "*verdict = 'some'*"),
+        (["--checkpoint=mock:outputs.jsonl", "-p", "xdist", "-n", "2"], "*pytest-xdist*"),
     ],
 )
 def test_bad_input_is_a_usage_error(
@@ -219,6 +229,7 @@ def test_bad_input_is_a_usage_error(
     _write_project(pytester, GOLD)
     (pytester.path / "notes.txt").write_text("hello")
     (pytester.path / "emptydir").mkdir()
+    (pytester.path / "empty.gguf").write_bytes(b"")
     result = _run(pytester, *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: routecheck: " + message])
@@ -273,3 +284,172 @@ def test_unknown_baseline_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = _run(pytester, "--checkpoint=mock:outputs.jsonl", "--rc-baseline=nope")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: routecheck: *nope*"])
+
+
+# --- exit statuses: one meaning each ------------------------------------------------------
+
+LOOSE_GATES = (
+    "--rc-max-false-tool-call-rate=0.2",
+    "--rc-min-valid-tool-call-rate=0.7",
+    "--rc-min-tool-name-accuracy=0.5",
+    "--rc-min-argument-match-accuracy=0.6",
+    "--rc-max-silent-corruption-rate=0.2",
+)
+
+
+def test_passing_gates_exit_0_even_with_failing_cases(pytester: pytest.Pytester) -> None:
+    _write_project(pytester, MISTAKES)
+    result = _run(pytester, "--checkpoint=mock:outputs.jsonl", *LOOSE_GATES)
+    result.assert_outcomes(passed=4 + 5, failed=4)  # the failing cases are still shown
+    assert result.ret == 0
+    assert result.stdout.lines[-1] == (
+        "routecheck verdict: PASS: all 5 gates pass on the all split; 4 failing case(s) are "
+        "reported but do not decide the verdict (--rc-verdict=cases makes them count)"
+    )
+    results = _results(pytester)
+    assert (results.verdict, results.verdict_rule, results.completed) == ("pass", "gates", True)
+
+
+def test_verdict_cases_makes_every_case_count(pytester: pytest.Pytester) -> None:
+    _write_project(pytester, MISTAKES)
+    result = _run(pytester, "--checkpoint=mock:outputs.jsonl", "--rc-verdict=cases", *LOOSE_GATES)
+    assert result.ret == 1
+    assert result.stdout.lines[-1] == (
+        "routecheck verdict: FAIL: 4 of 8 cases fail (--rc-verdict=cases)"
+    )
+    assert _results(pytester).verdict == "fail"
+
+
+def test_a_failing_gate_exits_1_and_names_the_split(pytester: pytest.Pytester) -> None:
+    _write_project(pytester, MISTAKES)
+    result = _run(pytester, "--checkpoint=mock:outputs.jsonl", "--rc-gate-split=dev")
+    assert result.ret == 1
+    assert result.stdout.lines[-1].startswith("routecheck verdict: FAIL: ")
+    assert " gates fail on the dev split: " in result.stdout.lines[-1]
+    assert _results(pytester).verdict == "fail"
+
+
+FAULTS = {
+    "backend": (
+        "import pytest\n"
+        "from harness.backends.mock import MockBackend\n"
+        "def _boom(self, requests, config, progress=None):\n"
+        "    raise ConnectionError('connection reset by peer')\n"
+        "MockBackend.generate = _boom\n"
+    ),
+    "write": (
+        "import errno, harness.report\n"
+        "def _full(*args, **kwargs):\n"
+        "    raise OSError(errno.ENOSPC, 'No space left on device')\n"
+        "harness.report.write_report = _full\n"
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("fault", "message", "cases"),
+    [
+        ("backend", "*the backend 'mock:outputs.jsonl' failed after 0 of 8 cases*reset*", 0),
+        ("write", "*writing the run's files under reports*No space left on device*", 8),
+    ],
+)
+def test_a_run_that_does_not_complete_exits_3_with_one_paragraph(
+    pytester: pytest.Pytester, fault: str, message: str, cases: int
+) -> None:
+    _write_project(pytester, GOLD)
+    pytester.makeconftest(FAULTS[fault])
+    result = _run(pytester, "--checkpoint=mock:outputs.jsonl")
+    assert result.ret == 3
+    result.stdout.fnmatch_lines(["routecheck: the run did not complete: " + message])
+    assert result.stdout.lines[-1].startswith("routecheck verdict: INCOMPLETE: ")
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert "passed" not in result.parseoutcomes()  # no case is judged without results
+    results = _results(pytester)
+    assert not results.completed and results.verdict == "incomplete"
+    assert len(results.cases) == cases
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("fail_on_regression = 'false'", "*fail_on_regression = 'false' is a str; it must be*"),
+        ("golden = 5", "*golden = 5 is a int; it must be a string*"),
+        ("batch_size = '8'", "*batch_size = '8' is a str; it must be a whole number*"),
+    ],
+)
+def test_wrongly_typed_pyproject_values_are_refused(
+    pytester: pytest.Pytester, toml: str, message: str
+) -> None:
+    _write_project(pytester, GOLD)
+    pytester.makefile(".toml", pyproject=f"[tool.routecheck]\n{toml}\n")
+    result = _run(pytester, "--checkpoint=mock:outputs.jsonl")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: routecheck: *pyproject.toml: [[]tool.routecheck[]]: " + message[1:]]
+    )
+
+
+def test_pyproject_paths_resolve_against_its_folder(pytester: pytest.Pytester) -> None:
+    """Run from a sub-folder: golden, reports and the mock file are found next to pyproject."""
+    _write_project(pytester, GOLD)
+    pytester.makefile(
+        ".toml",
+        pyproject="[tool.routecheck]\ncheckpoint = 'mock:outputs.jsonl'\ngolden = 'golden'\n"
+        "reports_dir = 'reports'\n",
+    )
+    sub = pytester.path / "elsewhere"
+    sub.mkdir()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(pytester.path / "suites"),
+            f"--rootdir={pytester.path}",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=sub,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _results(pytester).metrics["all"].overall.n == len(CASES)
+    assert not (sub / "reports").exists()
+
+
+def test_a_baseline_of_another_golden_set_is_refused_before_generating(
+    pytester: pytest.Pytester,
+) -> None:
+    _write_project(pytester, GOLD)
+    first = _run(pytester, "--checkpoint=mock:outputs.jsonl", "--rc-save-baseline=main")
+    assert first.ret == 0
+    cases = pytester.path / "golden" / "shop" / "cases.jsonl"
+    other = [dict(c, id=f"x{c['id']}") for c in CASES]
+    cases.write_text("".join(json.dumps(c) + "\n" for c in other))
+    lines = [json.dumps({"id": f"x{k}", "output": v}) for k, v in GOLD.items()]
+    (pytester.path / "outputs.jsonl").write_text("\n".join(lines) + "\n")
+    result = _run(pytester, "--checkpoint=mock:outputs.jsonl", "--rc-baseline=main")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: routecheck: --rc-baseline main: *shares 0 of 8 cases*"])
+    assert len(list((pytester.path / "reports").glob("2*/results.json"))) == 1  # no new run
+
+
+def test_verdict_line_is_coloured_only_on_a_terminal(tmp_path: Path) -> None:
+    from harness.plugin import verdict_line
+    from tests.test_runner import build_run
+
+    results, _, _ = build_run(tmp_path, gate_split="holdout")
+    failing = results.model_copy(update={"verdict": "fail"})
+    plain = verdict_line(failing)
+    assert plain.startswith("routecheck verdict: FAIL: ") and "on the holdout split" in plain
+    assert "\x1b[" not in plain
+    coloured = verdict_line(failing, tty=True)
+    assert coloured == f"\x1b[1;31m{plain}\x1b[0m"
+    stopped = results.model_copy(
+        update={"verdict": "incomplete", "completed": False, "incomplete_reason": "disk full"}
+    )
+    assert verdict_line(stopped) == (
+        "routecheck verdict: INCOMPLETE: the run did not complete (disk full)"
+    )

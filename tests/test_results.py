@@ -6,9 +6,18 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from harness.errors import ResultsFileError
-from harness.results import SCHEMA_VERSION, RunResults, read_results, write_results
+from harness.results import (
+    SCHEMA_VERSION,
+    RunResults,
+    escape_text,
+    read_results,
+    unescape_text,
+    write_results,
+)
 from tests.test_runner import build_run
 
 
@@ -21,7 +30,8 @@ def test_round_trip(tmp_path: Path) -> None:
     assert again == results
     assert isinstance(again, RunResults)
     raw = json.loads(path.read_text())
-    assert raw["schema_version"] == SCHEMA_VERSION == 1
+    assert raw["schema_version"] == SCHEMA_VERSION == 2
+    assert raw["completed"] is True and raw["cases"][0]["output_escaped"] is False
     # Enums are stored as their plain values.
     assert raw["cases"][1]["outcome"] == "invalid"
     assert raw["cases"][1]["parsed"]["error"] == "not_json"
@@ -36,7 +46,7 @@ def test_round_trip_keeps_no_case_rates(tmp_path: Path) -> None:
     assert chit.n == 0 and chit.pass_rate.value is None and str(chit.pass_rate) == "no cases"
 
 
-@pytest.mark.parametrize("version", [0, 2, "1", None])
+@pytest.mark.parametrize("version", [0, 3, "1", None])
 def test_unsupported_schema_version(tmp_path: Path, version: object) -> None:
     results, _, _ = build_run(tmp_path)
     raw = json.loads(results.model_dump_json())
@@ -47,7 +57,7 @@ def test_unsupported_schema_version(tmp_path: Path, version: object) -> None:
         read_results(path)
     assert str(err.value) == (
         f"{path}: schema_version {version!r} is not supported by this routecheck "
-        "(it reads version 1); re-run the suites to regenerate it"
+        "(it reads versions 1, 2); re-run the suites to regenerate it"
     )
 
 
@@ -101,3 +111,52 @@ def test_write_is_atomic_over_an_old_file(tmp_path: Path) -> None:
     path.write_text("old")
     write_results(results, path)
     assert read_results(path) == results
+
+
+def test_version_1_files_still_read(tmp_path: Path) -> None:
+    """A results file written before ``completed`` and ``verdict`` existed reads as complete."""
+    results, _, _ = build_run(tmp_path)
+    raw = json.loads(results.model_dump_json())
+    raw["schema_version"] = 1
+    for name in ("completed", "incomplete_reason", "verdict", "verdict_rule"):
+        del raw[name]
+    for case in raw["cases"]:
+        del case["output_escaped"]
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(raw))
+    again = read_results(path)
+    assert again.schema_version == SCHEMA_VERSION
+    assert again.completed and again.verdict is None and again.cases == results.cases
+
+
+@given(st.text())
+def test_escaping_is_lossless(text: str) -> None:
+    stored, changed = escape_text(text)
+    stored.encode("utf-8")  # always storable
+    assert (unescape_text(stored) if changed else stored) == text
+    assert changed == (stored != text)
+
+
+@pytest.mark.parametrize("text", ["\ud800", "a\\ud800\udfff\\", "\x00\ud800\\u0041"])
+def test_unstorable_text_round_trips_through_the_file(tmp_path: Path, text: str) -> None:
+    results, _, _ = build_run(tmp_path)
+    stored, changed = escape_text(text)
+    first = results.cases[0].model_copy(update={"output": stored, "output_escaped": changed})
+    path = write_results(results.model_copy(update={"cases": [first]}), tmp_path / "r.json")
+    assert read_results(path).cases[0].raw_output() == text
+
+
+def test_the_writer_never_fails_on_text_it_cannot_encode(tmp_path: Path) -> None:
+    results, _, _ = build_run(tmp_path)
+    bad = results.model_copy(update={"incomplete_reason": "x\ud800"})
+    path = write_results(bad, tmp_path / "r.json")
+    assert read_results(path).incomplete_reason == "x\ud800"
+
+
+def test_verdict_under_each_rule(tmp_path: Path) -> None:
+    results, _, _ = build_run(tmp_path)
+    assert any(not c.passed for c in results.cases)
+    gates_ok = all(g.passed for g in results.gates)
+    assert results.judged("gates") == ("pass" if gates_ok else "fail")
+    assert results.judged("cases") == "fail"
+    assert results.model_copy(update={"completed": False}).judged("gates") == "incomplete"

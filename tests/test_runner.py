@@ -24,8 +24,8 @@ from harness.gates import GateConfig
 from harness.golden import GoldenSet, load_golden
 from harness.metrics import Rate
 from harness.outputcache import OutputCache
-from harness.results import RunResults
-from harness.runner import golden_fingerprint, new_run_id, run_suite, select_cases
+from harness.results import SCHEMA_VERSION, RunResults
+from harness.runner import RunStopped, golden_fingerprint, new_run_id, run_suite, select_cases
 from harness.scoring import Outcome
 from tests.strategies import shop_catalog_dict
 
@@ -173,7 +173,7 @@ def test_end_to_end_records(tmp_path: Path) -> None:
         results.case("shop/zz")
 
     assert results.run_id == "20260101-000000-abcdef"
-    assert results.schema_version == 1 and results.parse_mode == "strict"
+    assert results.schema_version == SCHEMA_VERSION and results.parse_mode == "strict"
     assert results.checkpoint.spec == f"mock:{mock}"
     assert results.checkpoint.fingerprint == MockBackend(mock).fingerprint()
     assert results.checkpoint.details["kind"] == "mock"
@@ -248,8 +248,9 @@ def test_selected_keys(tmp_path: Path) -> None:
 def test_mock_file_missing_a_case(tmp_path: Path) -> None:
     sets = load_golden(make_golden(tmp_path))
     outputs = {k: v for k, v in OUTPUTS.items() if k != "e1"}
-    with pytest.raises(CheckpointError, match=r"no output for case 'shop/e1'"):
-        run_suite(sets, MockBackend(make_mock(tmp_path, outputs)))
+    backend = MockBackend(make_mock(tmp_path, outputs))
+    with pytest.raises(CheckpointError, match=r"no output for 1 case\(s\) \(shop/e1\)"):
+        run_suite(sets, backend)
 
 
 def test_mock_ids_may_be_full_keys(tmp_path: Path) -> None:
@@ -272,8 +273,10 @@ class ShortBackend(Backend):
 
 def test_backend_returning_too_few_outputs(tmp_path: Path) -> None:
     sets = load_golden(make_golden(tmp_path))
-    with pytest.raises(RuntimeError, match="backend 'short' returned 1 outputs for 6 cases"):
+    with pytest.raises(RunStopped, match="backend 'short' failed after 0 of 6 cases") as err:
         run_suite(sets, ShortBackend())
+    assert isinstance(err.value, RuntimeError)
+    assert not err.value.results.completed and err.value.results.cases == []
 
 
 class ScriptedBackend(Backend):
@@ -328,3 +331,69 @@ def test_golden_fingerprint_is_order_free(tmp_path: Path) -> None:
     b = a.model_copy(update={"catalog": a.catalog.model_copy(update={"name": "other"})})
     assert golden_fingerprint([a, b]) == golden_fingerprint([b, a])
     assert golden_fingerprint([a]) != golden_fingerprint([a, b])
+
+
+class FailingBackend(ScriptedBackend):
+    """Answers its first ``good`` calls, then fails like a server that went away."""
+
+    spec = "failing"
+
+    def __init__(self, good: int) -> None:
+        super().__init__()
+        self.good = good
+        self.calls = 0
+
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        config: DecodingConfig,
+        progress: ProgressCallback | None = None,
+    ) -> list[Generation]:
+        self.calls += 1
+        if self.calls > self.good:
+            raise ConnectionError("connection reset by peer")
+        return super().generate(requests, config, progress)
+
+
+def test_a_failed_run_keeps_finished_outputs_and_resumes(tmp_path: Path) -> None:
+    """Batch size 1 and a save every 4 batches: the first part is cached before the failure,
+    the partial results score it and say the run is incomplete, and a re-run generates
+    only the rest."""
+    sets = load_golden(make_golden(tmp_path))
+    cache = OutputCache(tmp_path / "cache")
+    decoding = DecodingConfig(batch_size=1)
+    failing = FailingBackend(good=1)
+    with pytest.raises(RunStopped, match=r"failed after 4 of 6 cases \(ConnectionError") as err:
+        run_suite(sets, failing, decoding, cache=cache)
+    partial = err.value.results
+    assert not partial.completed and "connection reset" in (partial.incomplete_reason or "")
+    assert len(partial.cases) == 4 and partial.metrics["all"].overall.n == 4
+    resumed = ScriptedBackend()
+    again = run_suite(sets, resumed, decoding, cache=cache)
+    assert resumed.generated == 2 and again.completed and len(again.cases) == 6
+    assert again.timing["cached_cases"] == 4.0
+
+
+class SurrogateBackend(ScriptedBackend):
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        config: DecodingConfig,
+        progress: ProgressCallback | None = None,
+    ) -> list[Generation]:
+        # A raw lone surrogate, one as a JSON escape, and NUL as a JSON escape: valid JSON.
+        reply = '{"tool": "no_tool", "reason": "\ud800 \\ud800 \\u0000"}'
+        return [Generation(text=reply) for _ in requests]
+
+
+def test_unstorable_model_text_is_cached_scored_and_kept_exactly(tmp_path: Path) -> None:
+    sets = load_golden(make_golden(tmp_path))
+    cache = OutputCache(tmp_path / "cache")
+    results = run_suite(sets, SurrogateBackend(), cache=cache)
+    again = run_suite(sets, SurrogateBackend(), cache=cache)
+    assert again.timing["cached_cases"] == 6.0
+    for record in again.cases:
+        assert record.output_escaped and record.raw_output().endswith('"\ud800 \\ud800 \\u0000"}')
+        assert record.parsed.valid and record.parsed.reason == "\\ud800 \\ud800 \x00"
+        record.model_dump_json()  # storable as it is
+    assert results.cases == again.cases

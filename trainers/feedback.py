@@ -11,8 +11,9 @@ the string. The system prompt is the one the model was actually sent
 
 Holdout cases are never written, however they failed: they are the test of whether the
 loop generalises, and the command says how many it left out. Rows already in the output
-file are not written again, and the file is only ever appended to (atomically): existing
-lines stay byte for byte as they were.
+file are not written again, and the file is only ever appended to, under a file lock
+(``<out>.lock``) held from reading the existing rows to the fsync of the new ones: existing
+lines stay byte for byte as they were, and concurrent runs never drop each other's rows.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.atomic import append_atomic
+from harness.atomic import append_text, file_lock
 from harness.catalog import NO_TOOL, load_catalog
 from harness.errors import CatalogError, ResultsFileError
 from harness.golden import Category
+from harness.jsonl import dumps_line, iter_lines, loads_strict
 from harness.results import CaseRecord, RunResults, read_results
 
 NO_TOOL_REASONS = {
@@ -199,11 +201,11 @@ def existing_keys(path: Path) -> set[str]:
     keys: set[str] = set()
     if not path.is_file():
         return keys
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for _, line in iter_lines(path.read_text(encoding="utf-8")):
         if not line.strip():
             continue
         try:
-            keys.add(row_key(json.loads(line)))
+            keys.add(row_key(loads_strict(line)))
         except (json.JSONDecodeError, AttributeError):
             continue  # not ours to judge; it is kept untouched
     return keys
@@ -230,6 +232,23 @@ def _catalog_required(results: RunResults) -> dict[str, list[str]]:
             names = tools.setdefault(r.gold.tool, [])
             names.extend(a for a in r.gold.arguments if a not in names)
     return tools
+
+
+def _out_problem(out: Path) -> str | None:
+    """Why ``--out`` cannot be appended to, as one sentence with the fix (``None``: fine)."""
+    if out.is_dir():
+        return f"--out {out} is a folder; give a .jsonl file to append to, e.g. {out / 'x.jsonl'}"
+    if out.exists():
+        try:
+            out.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return (
+                f"--out {out}: byte {exc.start} is not UTF-8, so it is not a JSONL file this "
+                "command wrote; give another --out (the file is left untouched)"
+            )
+        except OSError as exc:
+            return f"--out {out} cannot be read ({exc.strerror}); check its permissions"
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -267,23 +286,37 @@ def main(argv: list[str] | None = None) -> int:
     required = _catalog_required(results)
     rng = random.Random(args.seed)
     out = Path(args.out)
-    seen = existing_keys(out)
+    problem = _out_problem(out)
+    if problem:
+        print(f"feedback: error: {problem}", file=sys.stderr)
+        return 2
     new_rows: list[dict[str, Any]] = []
     duplicates = 0
     try:
-        for record in dev:
-            for row in rows_for(record, args.variants, pattern, required, rng):
-                key = row_key(row)
-                if key in seen:
-                    duplicates += 1
-                    continue
-                seen.add(key)
-                new_rows.append(row)
+        # One lock from reading the rows already there to the fsync of the new ones: a
+        # concurrent run waits, then sees these rows and skips them.
+        with file_lock(out):
+            seen = existing_keys(out)
+            for record in dev:
+                for row in rows_for(record, args.variants, pattern, required, rng):
+                    key = row_key(row)
+                    if key in seen:
+                        duplicates += 1
+                        continue
+                    seen.add(key)
+                    new_rows.append(row)
+            if new_rows:
+                append_text(out, "".join(dumps_line(r) for r in new_rows))
     except ValueError as exc:
         print(f"feedback: error: {exc}", file=sys.stderr)
         return 2
-    if new_rows:
-        append_atomic(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in new_rows))
+    except OSError as exc:
+        print(
+            f"feedback: error: cannot append to {out} ({exc.strerror or exc}); check that its "
+            "folder exists and is writable, or pass another --out",
+            file=sys.stderr,
+        )
+        return 2
     print(f"{len(failing)} failing case(s) in {args.results} (run {results.run_id})")
     print(f"{len(dev)} failing dev case(s) -> {len(new_rows)} new row(s) appended to {out}")
     if duplicates:

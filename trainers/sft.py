@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import os
 import sys
@@ -41,6 +40,9 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from harness.hashing import sha256_file
+from harness.jsonl import read_jsonl
 
 SAMPLING = ("random", "group_by_length")
 """The --sampling values: transformers' train_sampling_strategy names this trainer offers."""
@@ -256,14 +258,6 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
 # --------------------------------------------------------------------------- data
 
 
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()
-
-
 def _message_ok(m: Any) -> bool:
     """A chat turn: a role and text, or an assistant turn holding tool calls."""
     if not isinstance(m, dict) or not isinstance(m.get("role"), str):
@@ -303,14 +297,8 @@ def read_rows(paths: list[str]) -> list[dict[str, Any]]:
         p = Path(path)
         if not p.is_file():
             raise ValueError(f"--data {p}: file not found")
-        for lineno, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
+        for lineno, raw in read_jsonl(p):
             where = f"{p}:{lineno}"
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{where}: bad JSON ({exc.msg})") from None
             messages = raw.get("messages") if isinstance(raw, dict) else None
             if (
                 not isinstance(messages, list)

@@ -6,9 +6,8 @@ model. A case missing from the file is an error, never a silent pass.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,8 @@ from harness.backends.base import (
 )
 from harness.backends.registry import BackendEntry, register_backend
 from harness.errors import CheckpointError
+from harness.hashing import short_fingerprint
+from harness.jsonl import iter_lines, loads_strict
 
 
 class MockBackend(Backend):
@@ -38,42 +39,59 @@ class MockBackend(Backend):
             )
         self._raw = self.path.read_bytes()
         self.outputs: dict[str, Generation] = {}
+        self._case_ids: dict[str, str] = {}
         try:
             text = self._raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise CheckpointError(f"{self.path}: not UTF-8 text ({exc.reason})") from None
-        # Split on newlines only: str.splitlines() also breaks at U+2028 and U+0085,
-        # which json.dumps(..., ensure_ascii=False) leaves raw inside an output string.
-        for lineno, line in enumerate(text.split("\n"), start=1):
+            raise CheckpointError(
+                f"{self.path}: byte {exc.start} is not UTF-8 ({exc.reason}); a mock replay "
+                "file is UTF-8 JSONL"
+            ) from None
+        for lineno, line in iter_lines(text):
             if not line.strip():
                 continue
+            where = f"{self.path}:{lineno}"
             try:
-                row = json.loads(line)
+                row = loads_strict(line)
             except json.JSONDecodeError as exc:
-                raise CheckpointError(f"{self.path}:{lineno}: bad JSON ({exc.msg})") from None
+                raise CheckpointError(f"{where}: bad JSON ({exc.msg}); fix the line") from None
             if (
                 not isinstance(row, dict)
                 or not isinstance(row.get("id"), str)
                 or not isinstance(row.get("output"), str)
             ):
+                raise CheckpointError(f"{where}: each line needs string fields 'id' and 'output'")
+            truncated = row.get("truncated", False)
+            if not isinstance(truncated, bool):
                 raise CheckpointError(
-                    f"{self.path}:{lineno}: each line needs string fields 'id' and 'output'"
+                    f"{where}: field 'truncated' is {truncated!r}; it must be JSON true or "
+                    "false (not a string), or left out"
                 )
             if row["id"] in self.outputs:
-                raise CheckpointError(f"{self.path}:{lineno}: duplicate id {row['id']!r}")
-            self.outputs[row["id"]] = Generation(
-                text=row["output"], truncated=bool(row.get("truncated", False))
-            )
+                raise CheckpointError(f"{where}: duplicate id {row['id']!r}; keep one line per id")
+            self.outputs[row["id"]] = Generation(text=row["output"], truncated=truncated)
+
+    def bind_cases(self, cases: Iterable[tuple[str, str]]) -> list[str]:
+        """Learn each request's ``(catalog/id key, bare id)`` and return the keys with no output.
+
+        A replay row may name a case by its key or its bare id; without knowing where the
+        catalog prefix ends, a missing ``a/b`` would be answered with ``b``'s output.
+        """
+        missing = []
+        for key, case_id in cases:
+            self._case_ids[key] = case_id
+            if key not in self.outputs and case_id not in self.outputs:
+                missing.append(key)
+        return missing
 
     def _lookup(self, request_id: str) -> Generation:
         if request_id in self.outputs:
             return self.outputs[request_id]
-        # Without its catalog prefix (a catalog name may itself hold "/").
-        parts = request_id.split("/")
-        for i in range(1, len(parts)):
-            short = "/".join(parts[i:])
-            if short in self.outputs:
-                return self.outputs[short]
+        bare = self._case_ids.get(request_id)
+        if bare is None and "/" in request_id:
+            bare = request_id.split("/", 1)[1]
+        if bare is not None and bare in self.outputs:
+            return self.outputs[bare]
         raise CheckpointError(
             f"{self.path}: no output for case {request_id!r}; a mock file must hold an output "
             "for every case it is run on (missing cases are errors, not passes)"
@@ -97,7 +115,7 @@ class MockBackend(Backend):
         return hermes_parser()
 
     def fingerprint(self) -> str:
-        return "sha256:" + hashlib.sha256(self._raw).hexdigest()[:16]
+        return short_fingerprint(self._raw)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "mock", "spec": self.spec, "path": str(self.path)}

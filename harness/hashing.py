@@ -1,0 +1,28 @@
+"""Content hashes: the one place files and texts are fingerprinted."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: str | Path) -> str:
+    """``sha256:<hex>`` of a file's bytes, read in chunks so large weights fit in memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
+
+
+def sha256_hex(data: str | bytes) -> str:
+    """The bare hex sha256 of ``data``: text as UTF-8 (a lone surrogate hashes, not raises)."""
+    payload = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    return hashlib.sha256(payload).hexdigest()
+
+
+def short_fingerprint(data: str | bytes) -> str:
+    """``sha256:<16 hex>``: the short fingerprint results files record."""
+    return "sha256:" + sha256_hex(data)[:16]
