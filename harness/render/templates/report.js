@@ -7,8 +7,11 @@
       var el = scrollers[i];
       el.classList.toggle("overflows", el.scrollWidth > el.clientWidth + 1);
     }
+    document.body.setAttribute("data-measured", String(window.innerWidth));
   }
-  markOverflow();
+  // Measured once the page has loaded, so that opening a big report does not wait for it.
+  if (document.readyState === "complete") markOverflow();
+  else window.addEventListener("load", function () { setTimeout(markOverflow, 0); });
   window.addEventListener("resize", markOverflow);
 
   var form = document.getElementById("filters");
