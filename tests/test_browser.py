@@ -389,7 +389,7 @@ def test_phone_and_desktop_layout_and_charts(browser: Any, tmp_path: Path) -> No
 
 
 def test_filters_chips_sorting_and_url_state(browser: Any, tmp_path: Path) -> None:
-    report, saved, _ = varied_report(tmp_path)
+    report, saved, comparison = varied_report(tmp_path)
     w = Watched(browser)
     page = w.page
     w.open(report)
@@ -425,6 +425,12 @@ def test_filters_chips_sorting_and_url_state(browser: Any, tmp_path: Path) -> No
     assert len(wrong_tool) == sum(c.outcome.value == "wrong_tool" for c in saved.cases)
     assert fresh.errors == []
     fresh.page.close()
+
+    # The regressions count in the comparison lists the regressions.
+    page.click('#comparison [data-pick="status"][data-value="regression"]')
+    regressed = w.visible()
+    assert {r["key"] for r in regressed} == set(comparison.regressions)
+    assert "status=regression" in page.evaluate("location.hash")
 
     # Groups of identical outputs: one choice lists exactly their cases.
     page.goto(report.resolve().as_uri(), wait_until="load")

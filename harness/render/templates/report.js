@@ -157,7 +157,10 @@
       setOnly("error", null);
       if (group) group.value = "";
       if (q) q.value = "";
-      if (kind === "outcome") setOnly("outcome", value);
+      if (kind === "status") {
+        setOnly("status", value);
+        setOnly("outcome", null);
+      } else if (kind === "outcome") setOnly("outcome", value);
       else if (kind === "error") {
         setOnly("outcome", "invalid");
         setOnly("error", value);
