@@ -22,7 +22,10 @@ from harness.gates import GateResult
 from harness.golden import Target
 from harness.metrics import Rate
 from harness.render.html import (
+    CHART_LABEL,
+    CHART_PLOT,
     TEXT_LIMIT,
+    chart_axis,
     delta_interval,
     fmt_value,
     json_for_script,
@@ -542,6 +545,19 @@ def test_text_diff_rebuilds_both_sides(gold: str, predicted: str) -> None:
     assert "".join(t for op, t in pieces if op != "ins") == gold
     assert "".join(t for op, t in pieces if op != "del") == predicted
     assert all(op in ("eq", "del", "ins") and t for op, t in pieces)
+
+
+@given(st.floats(0, 1), st.floats(0, 1), st.booleans())
+def test_chart_axis_covers_the_values_with_round_ticks(a: float, b: float, signed: bool) -> None:
+    low, high = (-max(a, b), max(a, b)) if signed else (min(a, b), max(a, b))
+    lo, hi, ticks = chart_axis(low, high)
+    assert lo <= low + 1e-9 and high - 1e-9 <= hi and hi > lo
+    assert lo >= -1.0 and hi <= 1.0
+    assert 2 <= len(ticks) <= 7
+    xs = [float(t["x"]) for t in ticks]
+    assert xs == sorted(xs)
+    assert all(CHART_LABEL - 0.1 <= x <= CHART_LABEL + CHART_PLOT + 0.1 for x in xs)
+    assert all("e" not in t["text"] and t["text"] != "-0" for t in ticks)
 
 
 def test_identical_failures_are_grouped_and_filters_listed(tmp_path: Path) -> None:

@@ -10,7 +10,12 @@ Size is bounded whatever the run's size (under 5 MB): regressions, fixes and fai
 shown in full (texts clipped at :data:`TEXT_LIMIT` characters) until :data:`FULL_BUDGET`
 bytes, every other case as a one-line row until :data:`CASES_BUDGET` bytes; cases beyond
 are counted, and all remain in results.json. Passing cases start hidden (a filter shows
-them), so even a 10,000-case report opens in well under two seconds.
+them), so even a 10,000-case report opens in under a second.
+
+Charts are inline SVG drawn by the template from positions computed here (no library, no
+network); each point carries its metric, split, category and value, so tests compare them
+with results.json. Filters, sorting and grouping run in the small script, which keeps the
+filter state in the address (``report.html#outcome=missed_call``).
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ from harness.render.templating import (
     fmt_value,
     json_for_script,
 )
-from harness.results import CaseRecord, RunResults
+from harness.results import CaseRecord, RunResults, SliceReport
 from harness.scoring import Outcome
 
 __all__ = [
@@ -192,7 +197,6 @@ def _slice_rows(results: RunResults, comparison: Comparison | None) -> list[dict
     gates: dict[str, GateResult] = {}
     for g in results.gates:
         gates.setdefault(g.metric, g)
-    known = [c.value for c in Category]
     rows: list[dict[str, Any]] = []
     for split in ("all", "dev", "holdout"):
         report = results.metrics.get(split)
@@ -200,9 +204,7 @@ def _slice_rows(results: RunResults, comparison: Comparison | None) -> list[dict
             continue
         deltas = comparison.deltas.get(split, {}) if comparison else {}
         by_cat = comparison.category_deltas.get(split, {}) if comparison else {}
-        groups: list[tuple[str, Metrics]] = [("overall", report.overall)]
-        groups += [(c, report.by_category[c]) for c in known if c in report.by_category]
-        groups += [(k, v) for k, v in report.by_category.items() if k not in known]
+        groups = _groups(report)
         for i, (category, m) in enumerate(groups):
             first = i == 0
             cells = []
@@ -249,7 +251,7 @@ CHART_TOP = 10
 CHART_BOTTOM = 26
 
 
-def _groups(report: Any) -> list[tuple[str, Metrics]]:
+def _groups(report: SliceReport) -> list[tuple[str, Metrics]]:
     """A slice's overall metrics, then its categories in the golden set's order."""
     known = [c.value for c in Category]
     groups: list[tuple[str, Metrics]] = [("overall", report.overall)]
@@ -266,7 +268,7 @@ def _nice_step(span: float) -> float:
     return 0.5
 
 
-def _axis(lo: float, hi: float) -> tuple[float, float, list[dict[str, Any]]]:
+def chart_axis(lo: float, hi: float) -> tuple[float, float, list[dict[str, Any]]]:
     """A domain widened to round ticks, and the ticks with their x positions."""
     step = _nice_step(max(hi - lo, 1e-9))
     lo = max(-1.0, math.floor(lo / step + 1e-9) * step)
@@ -277,13 +279,14 @@ def _axis(lo: float, hi: float) -> tuple[float, float, list[dict[str, Any]]]:
     ticks = []
     k = 0
     while lo + k * step <= hi + 1e-9:
-        v = lo + k * step
-        ticks.append({"x": _x(v, lo, hi), "text": f"{v:+.2f}" if lo < 0 else f"{v:.2f}"})
+        v = round(lo + k * step, 9) + 0.0  # no 1e-17 or -0 labels
+        ticks.append({"x": _x(v, lo, hi), "text": f"{v:+.3g}" if lo < 0 else f"{v:.3g}"})
         k += 1
     return lo, hi, ticks
 
 
 def _x(value: float, lo: float, hi: float) -> str:
+    """The x position of ``value`` in a plot over the domain ``lo``..``hi``."""
     return f"{CHART_LABEL + CHART_PLOT * (value - lo) / (hi - lo):.1f}"
 
 
@@ -340,7 +343,7 @@ def _metric_charts(results: RunResults) -> list[dict[str, Any]]:
             continue
         lows = [r["rate"].low for r in rows] + ([gate.threshold] if gate else [])
         highs = [r["rate"].high for r in rows] + ([gate.threshold] if gate else [])
-        lo, hi, ticks = _axis(max(0.0, min(lows)), min(1.0, max(highs)))
+        lo, hi, ticks = chart_axis(max(0.0, min(lows)), min(1.0, max(highs)))
         for r in rows:
             rate = r["rate"]
             r.update(
@@ -404,7 +407,7 @@ def _delta_charts(comparison: Comparison | None) -> list[dict[str, Any]]:
         if not rows:
             continue
         reach = max(max(abs(r["low"]), abs(r["high"])) for r in rows)
-        lo, hi, ticks = _axis(-min(1.0, reach), min(1.0, reach))
+        lo, hi, ticks = chart_axis(-min(1.0, reach), min(1.0, reach))
         for r in rows:
             r.update(
                 x=_x(r["delta"].delta, lo, hi),
