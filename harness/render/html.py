@@ -280,7 +280,7 @@ def chart_axis(lo: float, hi: float) -> tuple[float, float, list[dict[str, Any]]
     k = 0
     while lo + k * step <= hi + 1e-9:
         v = round(lo + k * step, 9) + 0.0  # no 1e-17 or -0 labels
-        ticks.append({"x": _x(v, lo, hi), "text": f"{v:+.3g}" if lo < 0 else f"{v:.3g}"})
+        ticks.append({"x": _x(v, lo, hi), "text": f"{v:+.3g}" if lo < 0 and v else f"{v:.3g}"})
         k += 1
     return lo, hi, ticks
 
