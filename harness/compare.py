@@ -93,6 +93,10 @@ class Comparison(BaseModel):
     deltas: dict[str, dict[str, MetricDelta]] = Field(
         description="Slice (all, dev, holdout) -> metric -> delta"
     )
+    category_deltas: dict[str, dict[str, dict[str, MetricDelta]]] = Field(
+        default_factory=dict,
+        description="Slice -> category -> metric -> delta, for categories in both runs",
+    )
     mcnemar_p: float = Field(description="Exact McNemar p-value, b = regressions, c = fixes")
     warnings: list[str] = Field(default_factory=list)
 
@@ -277,11 +281,18 @@ def compare_runs(current: RunResults, baseline: RunResults) -> Comparison:
         )
 
     deltas: dict[str, dict[str, MetricDelta]] = {}
+    category_deltas: dict[str, dict[str, dict[str, MetricDelta]]] = {}
     for split in SLICES:
         if split not in current.metrics or split not in baseline.metrics:
             continue
         now_m, then_m = current.metrics[split].overall, baseline.metrics[split].overall
         deltas[split] = {m: metric_delta(m, then_m.rate(m), now_m.rate(m)) for m in DELTA_METRICS}
+        now_c, then_c = current.metrics[split].by_category, baseline.metrics[split].by_category
+        category_deltas[split] = {
+            c: {m: metric_delta(m, then_c[c].rate(m), now_c[c].rate(m)) for m in DELTA_METRICS}
+            for c in now_c
+            if c in then_c
+        }
 
     return Comparison(
         baseline_run_id=baseline.run_id,
@@ -299,6 +310,7 @@ def compare_runs(current: RunResults, baseline: RunResults) -> Comparison:
         removed=removed,
         changes=changes,
         deltas=deltas,
+        category_deltas=category_deltas,
         mcnemar_p=mcnemar_exact(len(lists["regression"]), len(lists["fix"])),
         warnings=warnings,
     )

@@ -143,6 +143,9 @@ class GoldenInfo(BaseModel):
     files: list[str]
     n: int
     tools: list[str]
+    match_rules: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="Tool -> argument -> match policy from the catalog"
+    )
 
 
 class CheckpointInfo(BaseModel):

@@ -210,6 +210,9 @@ def run_suite(
                 files=[Path(f).as_posix() for f in s.files],
                 n=len(s.cases),
                 tools=s.catalog.tool_names,
+                match_rules={
+                    t.name: {a: t.match_policy(a) for a in t.properties} for t in s.catalog.tools
+                },
             )
             for s in sets
         ],

@@ -13,7 +13,7 @@ from typing import Any
 from harness.backends.mock import MockBackend
 from harness.golden import load_golden
 from harness.results import RunResults
-from harness.runner import run_suite
+from harness.runner import GateSplit, run_suite
 
 HOSTILE_SCRIPT = "<script>alert(1)</script>"
 HOSTILE_ATTR = '"><img src=x onerror=alert(1)>'
@@ -117,6 +117,7 @@ def run(
     name: str = "run",
     run_id: str | None = None,
     catalog: Mapping[str, Any] | None = None,
+    gate_split: GateSplit = "all",
 ) -> RunResults:
     """Write a golden folder and a replay file under ``tmp_path/name`` and run them."""
     base = tmp_path / name
@@ -126,7 +127,9 @@ def run(
         "".join(json.dumps({"id": k, "output": v}) + "\n" for k, v in outputs.items()),
         encoding="utf-8",
     )
-    return run_suite(load_golden(golden), MockBackend(replay), run_id=run_id or name)
+    return run_suite(
+        load_golden(golden), MockBackend(replay), run_id=run_id or name, gate_split=gate_split
+    )
 
 
 def outputs_where(rows: Iterable[Mapping[str, Any]], failing: Iterable[str] = ()) -> dict[str, str]:
@@ -170,4 +173,71 @@ def synthetic_outputs(rows: list[dict[str, Any]], fail_every: int = 9) -> dict[s
                 out[r["id"]] = '{"tool": "cancel_everything", "arguments": {}}'
         else:
             out[r["id"]] = gold_output(r)
+    return out
+
+
+MATCHING_CATALOG: dict[str, Any] = {
+    **CATALOG,
+    "tools": [
+        CATALOG["tools"][0],
+        {
+            **CATALOG["tools"][1],
+            "parameters": {
+                **CATALOG["tools"][1]["parameters"],
+                "properties": {
+                    "order_id": {"type": "string", "minLength": 1},
+                    "reason": {"type": "string", "x-match": "contains"},
+                },
+            },
+        },
+        {
+            **CATALOG["tools"][2],
+            "parameters": {
+                **CATALOG["tools"][2]["parameters"],
+                "properties": {
+                    "query": {"type": "string", "minLength": 1, "x-match": "normalized"}
+                },
+            },
+        },
+    ],
+}
+"""The shop catalog with match rules: ``reason`` by ``contains``, ``query`` ``normalized``."""
+
+
+def varied_outputs(
+    rows: list[dict[str, Any]], fail_every: int = 7, shift: int = 0
+) -> dict[str, str]:
+    """Mostly correct outputs; every ``fail_every``-th case fails in one of seven ways (false
+    and missed calls, wrong tool, wrong arguments, prose, an unknown tool), several of them
+    with the very same output, as a router that learned one bad habit gives."""
+    out: dict[str, str] = {}
+    for i, r in enumerate(rows):
+        target = r["target"]
+        if (i + shift) % fail_every != 3:
+            out[r["id"]] = gold_output(r)
+            continue
+        kind = ((i + shift) // fail_every) % 7
+        if target["tool"] == "no_tool":
+            out[r["id"]] = (
+                json.dumps({"tool": "refund_order", "arguments": {"order_id": "ORD-0"}})
+                if kind % 2
+                else "I can help with that! What is your order number?"
+            )
+        elif kind == 0:
+            out[r["id"]] = json.dumps({"tool": "no_tool", "reason": "need an order id"})
+        elif kind == 1:
+            args = dict(target["arguments"])
+            key = next(iter(args))
+            args[key] = str(args[key]).replace("0", "O", 1) + " please"
+            out[r["id"]] = json.dumps({"tool": target["tool"], "arguments": args})
+        elif kind == 2:
+            out[r["id"]] = json.dumps({"tool": "search_products", "arguments": {"query": "order"}})
+        elif kind == 3:
+            out[r["id"]] = "Sure! Let me check: " + gold_output(r)
+        elif kind == 4:
+            out[r["id"]] = json.dumps({"tool": "cancel_order", "arguments": {}})
+        elif kind == 5:
+            out[r["id"]] = json.dumps({"tool": target["tool"], "arguments": {}})
+        else:
+            out[r["id"]] = '{"tool": "track_order", "arguments": {"order_id": '
     return out

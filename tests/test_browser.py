@@ -2,8 +2,10 @@
 
 Opens reports from disk (file://), as a reviewer would: no console errors, the headline
 numbers match results.json, the filters hide and show the right cases, hostile text stays
-text, and a 10,000-case report loads in under two seconds. A screenshot (report.png) is
-saved beside each report.
+text, the charts' points equal results.json, a 390 px phone shows no element wider than the
+screen except the tables that say they scroll, filters set from chips and legend live in
+the URL and come back on load, and a 10,000-case report loads in under a second. A
+screenshot (report.png) is saved beside each report.
 
 Playwright never downloads a browser here: it drives the system Chromium (``chromium`` on
 the PATH, Debian's ``/usr/bin/chromium``, or ``ROUTECHECK_CHROMIUM``). Without it the tests
@@ -21,23 +23,30 @@ from typing import Any
 
 import pytest
 
-from harness.compare import DELTA_METRICS, compare_runs
+from harness.compare import DELTA_METRICS, Comparison, compare_runs
 from harness.render.html import write_report
 from harness.results import RunResults, read_results, write_results
 from tests.reportdata import (
     HOSTILE_ATTR,
     HOSTILE_SCRIPT,
+    MATCHING_CATALOG,
     case,
     gold_output,
     run,
     synthetic_outputs,
     synthetic_rows,
+    varied_outputs,
 )
 
 CHROMIUM = Path(
     os.environ.get("ROUTECHECK_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 )
-LOAD_LIMIT_SECONDS = 2.0
+LOAD_LIMIT_SECONDS = 1.0
+"""How long the 10,000-case report may take to load (the navigation's load event)."""
+TOGGLE_LIMIT_SECONDS = 2.0
+"""How long showing all 10,000 cases at once may take (filter, style and layout)."""
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1440, "height": 900}
 IN_CI = bool(os.environ.get("CI"))
 MISSING = f"{CHROMIUM} not installed (apt-get install chromium)"
 
@@ -107,7 +116,7 @@ class Watched:
         rows: list[dict[str, str]] = self.page.evaluate(
             "() => Array.from(document.querySelectorAll('#caselist > .case'))"
             ".filter(el => el.offsetParent !== null)"
-            ".map(el => Object.assign({}, el.dataset))"
+            ".map(el => Object.assign({key: el.querySelector('.key').textContent}, el.dataset))"
         )
         return rows
 
@@ -220,7 +229,7 @@ def test_report_in_a_real_browser(browser: Any, tmp_path: Path) -> None:
     page.close()
 
 
-def test_10k_case_report_opens_in_under_two_seconds(browser: Any, tmp_path: Path) -> None:
+def test_10k_case_report_opens_in_under_a_second(browser: Any, tmp_path: Path) -> None:
     rows = synthetic_rows(10_000)
     current = run(tmp_path, rows, synthetic_outputs(rows), name="big")
     folder = tmp_path / "report"
@@ -229,17 +238,23 @@ def test_10k_case_report_opens_in_under_two_seconds(browser: Any, tmp_path: Path
     assert size < 5 * 1024 * 1024
 
     w = Watched(browser)
-    wall = w.open(report)
-    nav = w.page.evaluate(
-        "() => { const n = performance.getEntriesByType('navigation')[0];"
-        " return {load: n.loadEventEnd, dom: n.domContentLoadedEventEnd}; }"
-    )
+    # The best of three loads: other processes on a shared machine only ever add time.
+    loads = []
+    for _ in range(3):
+        wall = w.open(report)
+        nav = w.page.evaluate(
+            "() => { const n = performance.getEntriesByType('navigation')[0];"
+            " return {load: n.loadEventEnd, dom: n.domContentLoadedEventEnd}; }"
+        )
+        loads.append((nav["load"] / 1000, wall, nav["dom"] / 1000))
+    load, wall, dom = min(loads)
     print(
-        f"\n10k-case report: {size / 1e6:.2f} MB; load {wall:.2f} s wall, "
-        f"{nav['load'] / 1000:.2f} s navigation, DOM ready {nav['dom'] / 1000:.2f} s"
+        f"\n10k-case report: {size / 1e6:.2f} MB; load {load:.2f} s (navigation, best of 3; "
+        f"all: {', '.join(f'{x[0]:.2f}' for x in loads)}), {wall:.2f} s wall, "
+        f"DOM ready {dom:.2f} s"
     )
-    assert wall < LOAD_LIMIT_SECONDS
-    assert nav["load"] / 1000 < LOAD_LIMIT_SECONDS
+    assert wall < TOGGLE_LIMIT_SECONDS  # includes starting the page and reading the file
+    assert load < LOAD_LIMIT_SECONDS
     assert w.errors == []
 
     failing = sum(not c.passed for c in current.cases)
@@ -255,9 +270,190 @@ def test_10k_case_report_opens_in_under_two_seconds(browser: Any, tmp_path: Path
         }"""
     )
     print(f"showing all 10,000 cases took {toggle_ms / 1000:.2f} s")
-    assert toggle_ms / 1000 < LOAD_LIMIT_SECONDS
+    assert toggle_ms / 1000 < TOGGLE_LIMIT_SECONDS
     assert len(w.visible()) == 10_000
     assert w.page.locator("#shown").inner_text() == "showing 10,000 of 10,000"
     w.page.screenshot(path=str(folder / "report.png"))
     assert w.errors == [] and w.dialogs == []
     w.page.close()
+
+
+# --- layout, charts and finding cases --------------------------------------------------------
+
+OVERFLOW = """() => {
+  const width = document.documentElement.clientWidth;
+  const bad = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const r = el.getBoundingClientRect();
+    if (!r.width && !r.height) continue;
+    if (r.right <= width + 0.5 && r.left >= -0.5) continue;
+    const box = el.parentElement && el.parentElement.closest(".scroll");
+    if (box) {
+      const b = box.getBoundingClientRect();
+      const hint = box.querySelector(":scope > .scroll-hint");
+      const says = box.classList.contains("overflows") && hint && hint.offsetParent !== null;
+      if (says && b.right <= width + 0.5 && b.left >= -0.5) continue;
+    }
+    bad.push(`${el.tagName}.${el.className} ${Math.round(r.left)}..${Math.round(r.right)}`);
+  }
+  return {bad: bad.slice(0, 20), page: document.documentElement.scrollWidth, width};
+}"""
+
+
+def varied_report(tmp_path: Path) -> tuple[Path, RunResults, Comparison]:
+    """A 120-case run gated on holdout, against a baseline; its results.json read back."""
+    rows = synthetic_rows(120)
+    common: dict[str, Any] = {"catalog": MATCHING_CATALOG, "gate_split": "holdout"}
+    baseline = run(tmp_path, rows, varied_outputs(rows, 9, shift=2), name="vb", **common)
+    current = run(tmp_path, rows, varied_outputs(rows, 7), name="vc", **common)
+    folder = tmp_path / "report"
+    saved = read_results(write_results(current, folder / "results.json"))
+    comparison = compare_runs(saved, baseline)
+    return write_report(saved, folder / "report.html", comparison), saved, comparison
+
+
+def test_phone_and_desktop_layout_and_charts(browser: Any, tmp_path: Path) -> None:
+    report, saved, comparison = varied_report(tmp_path)
+    w = Watched(browser)
+    page = w.page
+    for viewport in (PHONE, DESKTOP):
+        page.set_viewport_size(viewport)
+        w.open(report)
+        # Let the script mark the scroll containers that overflow at this width.
+        page.wait_for_function(
+            f"document.body.dataset.measured === '{viewport['width']}'", timeout=5000
+        )
+        found = page.evaluate(OVERFLOW)
+        assert found["bad"] == [], (viewport, found)
+        assert found["page"] <= found["width"], viewport
+        # Gate and Value are on screen for every gate.
+        for cls in ("gate-op", "value"):
+            for box in page.locator(f"table.gates td.{cls}").all():
+                b = box.bounding_box()
+                assert b is not None and b["x"] >= 0 and b["x"] + b["width"] <= viewport["width"]
+        # Matrix column labels are whole words on one line, never letter groups.
+        lines = page.evaluate(
+            "() => Array.from(document.querySelectorAll('.confusion th.col span'))"
+            ".map(s => s.getClientRects().length)"
+        )
+        assert lines and set(lines) == {1}
+    # The check itself catches an element wider than the screen.
+    page.evaluate(
+        "() => { const d = document.createElement('div'); d.id = 'wide';"
+        " d.style.width = '2000px'; d.style.height = '5px';"
+        " document.querySelector('main').appendChild(d); }"
+    )
+    assert any(b.startswith("DIV.") for b in page.evaluate(OVERFLOW)["bad"])
+    page.set_viewport_size(PHONE)
+    w.open(report)
+    page.wait_for_function("document.body.dataset.measured === '390'", timeout=5000)
+    page.screenshot(path=str(report.parent / "phone.png"), full_page=True)
+    assert page.locator(".scroll.overflows .scroll-hint").first.is_visible()
+
+    # Every chart point equals results.json, and is red exactly when it misses its gate.
+    gates = {g.metric: g for g in saved.gates}
+    points = page.evaluate(
+        "() => Array.from(document.querySelectorAll('circle[data-metric]'))"
+        ".map(c => Object.assign({cls: c.getAttribute('class')}, c.dataset))"
+    )
+    expected = {
+        (metric, split, category): m.rate(metric)
+        for split, r in saved.metrics.items()
+        for category, m in {"overall": r.overall, **r.by_category}.items()
+        for metric in DELTA_METRICS
+        if m.rate(metric).value is not None
+    }
+    assert len(points) == len(expected)
+    for p in points:
+        rate = expected[(p["metric"], p["split"], p["category"])]
+        assert float(p["value"]) == rate.value
+        assert float(p["low"]) == rate.low and float(p["high"]) == rate.high
+        g = gates[p["metric"]]
+        ok = rate.value <= g.threshold if g.op == "<=" else rate.value >= g.threshold
+        assert p["cls"] == ("pt ok" if ok else "pt bad")
+    deltas = page.evaluate(
+        "() => Array.from(document.querySelectorAll('circle[data-delta]')).map(c => c.dataset)"
+    )
+    assert deltas
+    for d in deltas:
+        per = (
+            comparison.deltas[d["split"]]
+            if d["category"] == "overall"
+            else comparison.category_deltas[d["split"]][d["category"]]
+        )
+        assert float(d["value"]) == per[d["delta"]].delta
+    bar = page.locator("#outcomes .bar")
+    assert bar.get_attribute("data-n") == str(sum(c.split == "holdout" for c in saved.cases))
+    assert w.errors == [] and w.dialogs == []
+    page.close()
+
+
+def test_filters_chips_sorting_and_url_state(browser: Any, tmp_path: Path) -> None:
+    report, saved, comparison = varied_report(tmp_path)
+    w = Watched(browser)
+    page = w.page
+    w.open(report)
+
+    # The legend sets the outcome filter, for every status, and the URL says so.
+    holdout = [c for c in saved.cases if c.split == "holdout"]
+    outcome = next(c.outcome.value for c in holdout if not c.passed)
+    page.click(f'#outcomes .legend [data-value="{outcome}"]')
+    shown = w.visible()
+    assert len(shown) == sum(c.outcome.value == outcome for c in saved.cases) > 0
+    assert {r["outcome"] for r in shown} == {outcome}
+    assert f"outcome={outcome}" in page.evaluate("location.hash")
+
+    # An error chip lists the invalid outputs of that kind.
+    kind = next(str(c.parsed.error) for c in holdout if c.parsed.error is not None)
+    page.click(f'#outcomes [data-pick="error"][data-value="{kind}"]')
+    shown = w.visible()
+    assert len(shown) == sum(str(c.parsed.error) == kind for c in saved.cases) > 0
+    assert {r["error"] for r in shown} == {kind}
+    state = page.evaluate("location.hash")
+    assert "error=" in state and "outcome=invalid" in state
+
+    # Loading with a filter in the URL shows only those rows, with the boxes to match.
+    fresh = Watched(browser)
+    fresh.page.goto(report.resolve().as_uri() + state, wait_until="load")
+    again = fresh.visible()
+    assert sorted(r["key"] for r in again) == sorted(r["key"] for r in shown)
+    assert fresh.page.is_checked('input[name="outcome"][value="invalid"]')
+    assert not fresh.page.is_checked('input[name="outcome"][value="correct"]')
+    fresh.page.goto(report.resolve().as_uri() + "#outcome=wrong_tool", wait_until="load")
+    wrong_tool = fresh.visible()
+    assert {r["outcome"] for r in wrong_tool} == {"wrong_tool"}
+    assert len(wrong_tool) == sum(c.outcome.value == "wrong_tool" for c in saved.cases)
+    assert fresh.errors == []
+    fresh.page.close()
+
+    # The regressions count in the comparison lists the regressions.
+    page.click('#comparison [data-pick="status"][data-value="regression"]')
+    regressed = w.visible()
+    assert {r["key"] for r in regressed} == set(comparison.regressions)
+    assert "status=regression" in page.evaluate("location.hash")
+
+    # Groups of identical outputs: one choice lists exactly their cases.
+    page.goto(report.resolve().as_uri(), wait_until="load")
+    page.select_option("#group", "g0")
+    grouped = w.visible()
+    outputs = {saved.case(r["key"]).output for r in grouped}
+    assert len(grouped) >= 3 and len(outputs) == 1
+    assert len(grouped) == sum(not c.passed and c.output in outputs for c in saved.cases)
+    assert "group=g0" in page.evaluate("location.hash")
+    page.select_option("#group", "")
+
+    # Sorting by id, then by category; then passing rows expand to their output.
+    page.check('input[name="status"][value="passing"]')
+    page.select_option("#sort", "id")
+    keys = [r["key"] for r in w.visible()]
+    assert len(keys) == len(saved.cases) and keys == sorted(keys)
+    page.select_option("#sort", "category")
+    cats = [r["category"] for r in w.visible()]
+    assert cats == sorted(cats)
+    row = page.locator('#caselist > .case.row[data-status="passing"]').first
+    more = row.locator(".rowmore")
+    assert not more.is_visible()
+    row.click()
+    assert more.is_visible() and more.inner_text().startswith("{")
+    assert w.errors == [] and w.dialogs == []
+    page.close()

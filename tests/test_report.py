@@ -13,16 +13,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from markupsafe import escape
 
 from harness.compare import DELTA_METRICS, Comparison, compare_runs
 from harness.gates import GateResult
 from harness.golden import Target
+from harness.metrics import Rate
 from harness.render.html import (
+    CHART_LABEL,
+    CHART_PLOT,
     TEXT_LIMIT,
+    chart_axis,
+    delta_interval,
     fmt_value,
     json_for_script,
     render_report,
+    text_diff,
     write_report,
 )
 from harness.results import GoldenInfo, RunResults
@@ -31,11 +39,13 @@ from tests.reportdata import (
     CATALOG,
     HOSTILE_ATTR,
     HOSTILE_SCRIPT,
+    MATCHING_CATALOG,
     case,
     outputs_where,
     run,
     synthetic_outputs,
     synthetic_rows,
+    varied_outputs,
 )
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -361,6 +371,225 @@ def test_write_report_is_atomic_and_creates_folders(
     path = write_report(current, out_dir / "report.html")
     assert path.read_text(encoding="utf-8") == render_report(current)
     assert [p.name for p in out_dir.iterdir()] == ["report.html"]
+
+
+# --- charts, colours, why a case failed, finding cases -------------------------------------
+
+
+def varied_pair(tmp_path: Path, gate_split: Any = "holdout") -> tuple[RunResults, RunResults]:
+    """A baseline and a current run of 120 cases with every kind of failure and match rules."""
+    rows = synthetic_rows(120)
+    common: dict[str, Any] = {"catalog": MATCHING_CATALOG, "gate_split": gate_split}
+    baseline = run(tmp_path, rows, varied_outputs(rows, 9, shift=2), name="vb", **common)
+    current = run(tmp_path, rows, varied_outputs(rows, 7), name="vc", **common)
+    return baseline, current
+
+
+def elements(page: str, tag: str, attribute: str) -> list[dict[str, str | None]]:
+    return [a for t, a in parse(page).tags if t == tag and attribute in a]
+
+
+def meets(value: float, gate: GateResult) -> bool:
+    return value <= gate.threshold if gate.op == "<=" else value >= gate.threshold
+
+
+def test_interval_charts_hold_every_slice_with_its_own_gate_colour(tmp_path: Path) -> None:
+    baseline, current = varied_pair(tmp_path)
+    page = render_report(current, compare_runs(current, baseline))
+    gates = {g.metric: g for g in current.gates}
+    points = elements(page, "circle", "data-metric")
+    expected = 0
+    for split, report in current.metrics.items():
+        groups = {"overall": report.overall, **report.by_category}
+        for category, m in groups.items():
+            for metric in DELTA_METRICS:
+                rate = m.rate(metric)
+                if rate.value is None:
+                    continue
+                expected += 1
+                found = [
+                    p
+                    for p in points
+                    if (p["data-metric"], p["data-split"], p["data-category"])
+                    == (metric, split, category)
+                ]
+                assert len(found) == 1, (metric, split, category)
+                point = found[0]
+                assert float(point["data-value"] or "nan") == rate.value
+                assert float(point["data-low"] or "nan") == rate.low
+                assert float(point["data-high"] or "nan") == rate.high
+                ok = meets(rate.value, gates[metric])
+                assert point["class"] == f"pt {'ok' if ok else 'bad'}", (metric, split, category)
+    assert len(points) == expected > 40
+    # Some category misses a gate that its overall row meets, and is drawn red all the same.
+    assert any(
+        not meets(m.rate(metric).value or 0.0, gates[metric])
+        and meets(r.overall.rate(metric).value or 0.0, gates[metric])
+        for r in current.metrics.values()
+        for m in r.by_category.values()
+        for metric in DELTA_METRICS
+        if m.rate(metric).value is not None
+    )
+    # The table colours every row by its own gate too.
+    cells = re.findall(
+        r'<td class="num( ok| bad)?" title="[^"]*" data-metric="(\w+)" data-slice="(\w+)" '
+        r'data-category="(\w+)">([0-9.]+)',
+        page,
+    )
+    assert cells
+    for cls, metric, split, category, shown in cells:
+        if metric not in gates:
+            continue
+        ok = meets(float(shown), gates[metric])
+        assert cls == (" ok" if ok else " bad"), (metric, split, category)
+
+
+def test_delta_charts_per_category_with_intervals(tmp_path: Path) -> None:
+    baseline, current = varied_pair(tmp_path)
+    comparison = compare_runs(current, baseline)
+    page = render_report(current, comparison)
+    points = elements(page, "circle", "data-delta")
+    assert points
+    for p in points:
+        split, category, metric = p["data-split"], p["data-category"], p["data-delta"]
+        assert split is not None and category is not None and metric is not None
+        if category == "overall":
+            d = comparison.deltas[split][metric]
+        else:
+            d = comparison.category_deltas[split][category][metric]
+        assert d.delta is not None
+        assert float(p["data-value"] or "nan") == d.delta
+        low, high = float(p["data-low"] or "nan"), float(p["data-high"] or "nan")
+        assert low <= d.delta <= high
+    categories = {p["data-category"] for p in points}
+    assert {"positive", "chitchat"} <= categories
+    assert render_report(current).count("data-delta=") == 0
+
+
+def test_delta_interval_is_newcombes() -> None:
+    """Newcombe (1998), example (a): 56/70 - 48/80, method 10 gives 0.0524 to 0.3339."""
+    from harness.compare import metric_delta
+
+    d = metric_delta("tool_name_accuracy", Rate.of(48, 80), Rate.of(56, 70))
+    interval = delta_interval(d)
+    assert interval is not None
+    assert interval[0] == pytest.approx(0.0524, abs=5e-4)
+    assert interval[1] == pytest.approx(0.3339, abs=5e-4)
+    assert delta_interval(metric_delta("pass_rate", Rate.of(0, 0), Rate.of(1, 2))) is None
+
+
+def test_outcome_bar_counts_the_gate_split(tmp_path: Path) -> None:
+    _, current = varied_pair(tmp_path, "holdout")
+    page = render_report(current)
+    holdout = [c for c in current.cases if c.split == "holdout"]
+    bar = elements(page, "div", "data-n")
+    assert bar == [{"class": "bar", "data-split": "holdout", "data-n": str(len(holdout))}]
+    segments = [
+        a for t, a in parse(page).tags if t == "button" and a.get("class", "").startswith("seg")
+    ]
+    for seg in segments:
+        k = sum(c.outcome.value == seg["data-outcome"] for c in holdout)
+        assert seg["data-k"] == str(k) and k > 0
+    assert sum(int(s["data-k"] or 0) for s in segments) == len(holdout) < len(current.cases)
+    assert f"{len(holdout)} holdout cases, the split the gates read" in page
+
+
+def test_mismatched_arguments_show_rule_and_diff(tmp_path: Path) -> None:
+    rows = [
+        case("a1", "positive", "find shoes", "search_products", {"query": "Blue Shoes"}),
+        case("a2", "positive", "refund", "refund_order", {"order_id": "ORD-1", "reason": "broken"}),
+        case("a3", "positive", "track", "track_order", {"order_id": "ORD-7"}),
+        case("a4", "positive", "refund", "refund_order", {"order_id": "ORD-2", "reason": "torn"}),
+    ]
+    outputs = {
+        "a1": json.dumps(
+            {"tool": "search_products", "arguments": {"query": f"red {HOSTILE_SCRIPT}"}}
+        ),
+        "a2": json.dumps(
+            {"tool": "refund_order", "arguments": {"order_id": "ORD-1", "reason": "late"}}
+        ),
+        "a3": json.dumps({"tool": "track_order", "arguments": {"order_id": "ORD-8"}}),
+        "a4": json.dumps({"tool": "refund_order", "arguments": {"order_id": "ORD-2"}}),
+    }
+    results = run(tmp_path, rows, outputs, catalog=MATCHING_CATALOG)
+    assert results.golden[0].match_rules["search_products"] == {"query": "normalized"}
+    page = render_report(results)
+    assert_inert_markup(page)
+    args = {(a["data-argument"], a["data-rule"]) for a in elements(page, "div", "data-rule")}
+    assert args == {
+        ("query", "normalized"),
+        ("reason", "contains"),
+        ("order_id", "exact"),
+    }
+    assert '<del title="in gold, not in the output">8</del>' not in page  # gold is 7
+    deleted, inserted = "in gold, not in the output", "in the output, not in gold"
+    assert f'<del title="{deleted}">7</del><ins title="{inserted}">8</ins>' in page
+    assert "(missing)" in page
+    assert escape(HOSTILE_SCRIPT) in page or "&lt;script&gt;" in page
+    # A record made before match rules were recorded says so instead of guessing.
+    old = results.model_copy(
+        update={"golden": [g.model_copy(update={"match_rules": {}}) for g in results.golden]}
+    )
+    assert 'data-rule="not recorded"' in render_report(old)
+
+
+def assert_inert_markup(page: str) -> None:
+    names = [t for t, _ in parse(page).tags]
+    assert "img" not in names and names.count("script") == 2
+    assert HOSTILE_SCRIPT not in page
+
+
+@given(st.text(max_size=80), st.text(max_size=80))
+def test_text_diff_rebuilds_both_sides(gold: str, predicted: str) -> None:
+    pieces = text_diff(gold, predicted)
+    assert "".join(t for op, t in pieces if op != "ins") == gold
+    assert "".join(t for op, t in pieces if op != "del") == predicted
+    assert all(op in ("eq", "del", "ins") and t for op, t in pieces)
+
+
+@given(st.floats(0, 1), st.floats(0, 1), st.booleans())
+def test_chart_axis_covers_the_values_with_round_ticks(a: float, b: float, signed: bool) -> None:
+    low, high = (-max(a, b), max(a, b)) if signed else (min(a, b), max(a, b))
+    lo, hi, ticks = chart_axis(low, high)
+    assert lo <= low + 1e-9 and high - 1e-9 <= hi and hi > lo
+    assert lo >= -1.0 and hi <= 1.0
+    assert 2 <= len(ticks) <= 7
+    xs = [float(t["x"]) for t in ticks]
+    assert xs == sorted(xs)
+    assert all(CHART_LABEL - 0.1 <= x <= CHART_LABEL + CHART_PLOT + 0.1 for x in xs)
+    assert all("e" not in t["text"] and t["text"] != "-0" for t in ticks)
+
+
+def test_identical_failures_are_grouped_and_filters_listed(tmp_path: Path) -> None:
+    baseline, current = varied_pair(tmp_path)
+    page = render_report(current, compare_runs(current, baseline))
+    by_output: dict[str, list[str]] = {}
+    for c in current.cases:
+        if not c.passed:
+            by_output.setdefault(c.output.strip(), []).append(c.key)
+    largest = max(by_output.values(), key=len)
+    assert len(largest) >= 3
+    assert f"<b>{len(largest)} cases</b> answered:" in page
+    grouped = re.findall(r'data-group="(g\d+)"', page)
+    assert grouped.count("g0") == len(largest) + 1  # every member, and the group itself
+    for name in ("outcome", "error", "category", "split", "status"):
+        assert f'name="{name}"' in page
+    gated = [c for c in current.cases if c.split == current.gate_split]
+    assert {str(c.parsed.error) for c in gated if c.parsed.error}
+    for kind in {str(c.parsed.error) for c in gated if c.parsed.error}:
+        assert f'data-pick="error" data-value="{kind}"' in page
+    assert 'id="sort"' in page and 'class="rowmore"' in page
+    for outcome in Outcome:
+        if any(c.outcome is outcome for c in current.cases):
+            assert f'data-pick="outcome" data-value="{outcome.value}"' in page
+
+
+def test_scroll_containers_say_they_scroll(pair: tuple[RunResults, RunResults]) -> None:
+    baseline, current = pair
+    page = render_report(current, compare_runs(current, baseline))
+    scrollers = elements(page, "div", "data-scroll")
+    assert [s["data-scroll"] for s in scrollers] == ["the table", "the matrix"]
+    assert page.count('class="scroll-hint"') == len(scrollers)
 
 
 # --- size and speed ------------------------------------------------------------------------

@@ -10,11 +10,20 @@ Size is bounded whatever the run's size (under 5 MB): regressions, fixes and fai
 shown in full (texts clipped at :data:`TEXT_LIMIT` characters) until :data:`FULL_BUDGET`
 bytes, every other case as a one-line row until :data:`CASES_BUDGET` bytes; cases beyond
 are counted, and all remain in results.json. Passing cases start hidden (a filter shows
-them), so even a 10,000-case report opens in well under two seconds.
+them), so even a 10,000-case report opens in under a second.
+
+Charts are inline SVG drawn by the template from positions computed here (no library, no
+network); each point carries its metric, split, category and value, so tests compare them
+with results.json. Filters, sorting and grouping run in the small script, which keeps the
+filter state in the address (``report.html#outcome=missed_call``).
 """
 
 from __future__ import annotations
 
+import difflib
+import json
+import math
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +33,14 @@ from markupsafe import Markup
 
 from harness.atomic import write_atomic
 from harness.catalog import NO_TOOL
-from harness.compare import DELTA_METRICS, CaseChange, Comparison, keys_by_status
+from harness.compare import (
+    DELTA_METRICS,
+    SLICES,
+    CaseChange,
+    Comparison,
+    MetricDelta,
+    keys_by_status,
+)
 from harness.gates import GateResult
 from harness.golden import Category
 from harness.metrics import RATE_NAMES, Metrics, confusion_labels
@@ -40,7 +56,7 @@ from harness.render.templating import (
     fmt_value,
     json_for_script,
 )
-from harness.results import CaseRecord, RunResults
+from harness.results import CaseRecord, RunResults, SliceReport
 from harness.scoring import Outcome
 
 __all__ = [
@@ -54,8 +70,8 @@ __all__ = [
     "write_report",
 ]
 
-CASES_BUDGET = 4_500_000
-"""Bytes of the case list; the rest of a report takes well under 0.5 MB."""
+CASES_BUDGET = 4_800_000
+"""Bytes of the case list; the rest of a report (charts included) takes well under 0.4 MB."""
 
 FULL_BUDGET = 2_500_000
 """Bytes of the case list spent on cases shown in full (regressions, fixes, failures)."""
@@ -146,8 +162,11 @@ def _gate_rows(gates: list[GateResult]) -> list[dict[str, Any]]:
 
 
 def _outcome_bar(results: RunResults) -> dict[str, Any] | None:
-    counts = Counter(c.outcome for c in results.cases)
-    n = len(results.cases)
+    """Outcome counts over the cases the gates read (the gate split), not over all cases."""
+    split = _gate_split(results)
+    cases = [c for c in results.cases if split == "all" or c.split == split]
+    counts = Counter(c.outcome for c in cases)
+    n = len(cases)
     if not n:
         return None
     segments = [
@@ -160,10 +179,10 @@ def _outcome_bar(results: RunResults) -> dict[str, Any] | None:
         }
         for outcome in Outcome
     ]
-    all_metrics = results.metrics.get("all")
-    errors = all_metrics.overall.error_kinds if all_metrics else {}
-    ordered = sorted(errors.items(), key=lambda kv: -kv[1])
-    return {"n": n, "segments": segments, "errors": ordered}
+    split_metrics = results.metrics.get(split)
+    errors = split_metrics.overall.error_kinds if split_metrics else {}
+    ordered = sorted(errors.items(), key=lambda kv: (-kv[1], kv[0]))
+    return {"n": n, "split": split, "segments": segments, "errors": ordered}
 
 
 def _meets(value: float | None, gate: GateResult | None) -> bool | None:
@@ -173,27 +192,26 @@ def _meets(value: float | None, gate: GateResult | None) -> bool | None:
 
 
 def _slice_rows(results: RunResults, comparison: Comparison | None) -> list[dict[str, Any]]:
-    """The split/category table, overall row first; only overall rows carry gate colours
-    and deltas."""
+    """The split/category table, overall row first; every row is coloured by its own gate
+    status (a category below a threshold is red even when the overall passes)."""
     gates: dict[str, GateResult] = {}
     for g in results.gates:
         gates.setdefault(g.metric, g)
-    known = [c.value for c in Category]
     rows: list[dict[str, Any]] = []
     for split in ("all", "dev", "holdout"):
         report = results.metrics.get(split)
         if report is None:
             continue
         deltas = comparison.deltas.get(split, {}) if comparison else {}
-        groups: list[tuple[str, Metrics]] = [("overall", report.overall)]
-        groups += [(c, report.by_category[c]) for c in known if c in report.by_category]
-        groups += [(k, v) for k, v in report.by_category.items() if k not in known]
+        by_cat = comparison.category_deltas.get(split, {}) if comparison else {}
+        groups = _groups(report)
         for i, (category, m) in enumerate(groups):
             first = i == 0
             cells = []
             for metric in TABLE_METRICS:
                 rate = m.rate(metric)
-                ok = _meets(rate.value, gates.get(metric)) if first else None
+                ok = _meets(rate.value, gates.get(metric))
+                delta = deltas.get(metric) if first else by_cat.get(category, {}).get(metric)
                 cells.append(
                     {
                         "rate": rate,
@@ -201,7 +219,7 @@ def _slice_rows(results: RunResults, comparison: Comparison | None) -> list[dict
                         "split": split,
                         "category": category,
                         "cls": "" if ok is None else (" ok" if ok else " bad"),
-                        "delta": deltas.get(metric) if first else None,
+                        "delta": delta,
                     }
                 )
             rows.append(
@@ -216,6 +234,190 @@ def _slice_rows(results: RunResults, comparison: Comparison | None) -> list[dict
                 }
             )
     return rows
+
+
+# --- charts (inline SVG drawn by the template from these numbers) -----------------------
+
+CHART_LABEL = 150
+"""Width of a chart's row labels, in SVG units."""
+
+CHART_PLOT = 300
+"""Width of a chart's plot area, in SVG units."""
+
+CHART_ROW = 20
+"""Height of one chart row, in SVG units."""
+
+CHART_TOP = 10
+CHART_BOTTOM = 26
+
+
+def _groups(report: SliceReport) -> list[tuple[str, Metrics]]:
+    """A slice's overall metrics, then its categories in the golden set's order."""
+    known = [c.value for c in Category]
+    groups: list[tuple[str, Metrics]] = [("overall", report.overall)]
+    groups += [(c, report.by_category[c]) for c in known if c in report.by_category]
+    groups += [(k, v) for k, v in report.by_category.items() if k not in known]
+    return groups
+
+
+def _nice_step(span: float) -> float:
+    """A round tick step giving about four ticks over ``span``."""
+    for step in (0.01, 0.02, 0.025, 0.05, 0.1, 0.2, 0.25):
+        if span / step <= 5:
+            return step
+    return 0.5
+
+
+def chart_axis(lo: float, hi: float) -> tuple[float, float, list[dict[str, Any]]]:
+    """A domain widened to round ticks, and the ticks with their x positions."""
+    step = _nice_step(max(hi - lo, 1e-9))
+    lo = max(-1.0, math.floor(lo / step + 1e-9) * step)
+    hi = min(1.0, math.ceil(hi / step - 1e-9) * step)
+    if hi - lo < step:
+        hi = min(1.0, lo + step) if lo + step <= 1.0 else hi
+        lo = hi - step
+    ticks = []
+    k = 0
+    while lo + k * step <= hi + 1e-9:
+        v = round(lo + k * step, 9) + 0.0  # no 1e-17 or -0 labels
+        ticks.append({"x": _x(v, lo, hi), "text": f"{v:+.3g}" if lo < 0 and v else f"{v:.3g}"})
+        k += 1
+    return lo, hi, ticks
+
+
+def _x(value: float, lo: float, hi: float) -> str:
+    """The x position of ``value`` in a plot over the domain ``lo``..``hi``."""
+    return f"{CHART_LABEL + CHART_PLOT * (value - lo) / (hi - lo):.1f}"
+
+
+def _frame(
+    rows: list[dict[str, Any]], lo: float, hi: float, ticks: list[dict[str, Any]]
+) -> dict[str, Any]:
+    height = CHART_TOP + CHART_ROW * len(rows) + CHART_BOTTOM
+    for i, row in enumerate(rows):
+        row["y"] = CHART_TOP + CHART_ROW * i + CHART_ROW // 2
+        row["sep"] = i > 0 and row["split"] != rows[i - 1]["split"]
+        row["line_y"] = CHART_TOP + CHART_ROW * i
+    return {
+        "rows": rows,
+        "ticks": ticks,
+        "width": CHART_LABEL + CHART_PLOT + 16,
+        "height": height,
+        "plot_left": CHART_LABEL,
+        "plot_right": CHART_LABEL + CHART_PLOT,
+        "axis_y": height - CHART_BOTTOM + 4,
+        "tick_y": height - CHART_BOTTOM + 18,
+        "lo": lo,
+        "hi": hi,
+    }
+
+
+def _metric_charts(results: RunResults) -> list[dict[str, Any]]:
+    """Per headline metric: every split and category as a point with its 95% interval, coloured
+    by whether it meets the metric's gate, against the gate threshold."""
+    gates: dict[str, GateResult] = {}
+    for g in results.gates:
+        gates.setdefault(g.metric, g)
+    charts = []
+    for metric in DELTA_METRICS:
+        gate = gates.get(metric)
+        rows: list[dict[str, Any]] = []
+        for split in SLICES:
+            report = results.metrics.get(split)
+            if report is None:
+                continue
+            for category, m in _groups(report):
+                rate = m.rate(metric)
+                if rate.value is None or rate.low is None or rate.high is None:
+                    continue
+                ok = _meets(rate.value, gate)
+                rows.append(
+                    {
+                        "split": split,
+                        "category": category,
+                        "rate": rate,
+                        "cls": "none" if ok is None else ("ok" if ok else "bad"),
+                    }
+                )
+        if not rows:
+            continue
+        lows = [r["rate"].low for r in rows] + ([gate.threshold] if gate else [])
+        highs = [r["rate"].high for r in rows] + ([gate.threshold] if gate else [])
+        lo, hi, ticks = chart_axis(max(0.0, min(lows)), min(1.0, max(highs)))
+        for r in rows:
+            rate = r["rate"]
+            r.update(
+                x=_x(rate.value, lo, hi), x_low=_x(rate.low, lo, hi), x_high=_x(rate.high, lo, hi)
+            )
+        chart = _frame(rows, lo, hi, ticks)
+        chart.update(
+            metric=metric,
+            text=metric_text(metric),
+            gate=gate,
+            gate_x=_x(min(max(gate.threshold, lo), hi), lo, hi) if gate else None,
+        )
+        charts.append(chart)
+    return charts
+
+
+def delta_interval(d: MetricDelta) -> tuple[float, float] | None:
+    """Newcombe's 95% interval of current minus baseline, from the two Wilson intervals.
+
+    It treats the runs as independent samples, so for paired cases it is conservative."""
+    b, c = d.baseline, d.current
+    if d.delta is None or None in (b.value, b.low, b.high, c.value, c.low, c.high):
+        return None
+    assert b.value is not None and b.low is not None and b.high is not None
+    assert c.value is not None and c.low is not None and c.high is not None
+    low = d.delta - math.hypot(c.value - c.low, b.high - b.value)
+    high = d.delta + math.hypot(c.high - c.value, b.value - b.low)
+    return low, high
+
+
+def _delta_charts(comparison: Comparison | None) -> list[dict[str, Any]]:
+    """Per headline metric: the change against the baseline of every split and category, with
+    its 95% interval; green where the change is for the better."""
+    if comparison is None:
+        return []
+    charts = []
+    for metric in DELTA_METRICS:
+        rows: list[dict[str, Any]] = []
+        for split in SLICES:
+            overall = comparison.deltas.get(split, {}).get(metric)
+            per_cat = comparison.category_deltas.get(split, {})
+            known = [c.value for c in Category]
+            order = [c for c in known if c in per_cat] + [c for c in per_cat if c not in known]
+            pairs = [("overall", overall)] + [(c, per_cat[c].get(metric)) for c in order]
+            for category, d in pairs:
+                if d is None:
+                    continue
+                interval = delta_interval(d)
+                if interval is None or d.delta is None:
+                    continue
+                rows.append(
+                    {
+                        "split": split,
+                        "category": category,
+                        "delta": d,
+                        "low": interval[0],
+                        "high": interval[1],
+                        "cls": {"better": "ok", "worse": "bad"}.get(d.verdict, "none"),
+                    }
+                )
+        if not rows:
+            continue
+        reach = max(max(abs(r["low"]), abs(r["high"])) for r in rows)
+        lo, hi, ticks = chart_axis(-min(1.0, reach), min(1.0, reach))
+        for r in rows:
+            r.update(
+                x=_x(r["delta"].delta, lo, hi),
+                x_low=_x(max(r["low"], lo), lo, hi),
+                x_high=_x(min(r["high"], hi), lo, hi),
+            )
+        chart = _frame(rows, lo, hi, ticks)
+        chart.update(metric=metric, text=metric_text(metric), zero_x=_x(0.0, lo, hi))
+        charts.append(chart)
+    return charts
 
 
 def _matrices(results: RunResults) -> list[dict[str, Any]]:
@@ -250,6 +452,85 @@ def _matrices(results: RunResults) -> list[dict[str, Any]]:
 
 # --- cases ------------------------------------------------------------------------------
 
+DIFF_LIMIT = 400
+"""Characters of each side of an argument diff; longer values are clipped."""
+
+WORD_DIFF_FROM = 60
+"""Values at least this long are diffed word by word, shorter ones character by character."""
+
+ROW_MORE = 300
+"""Characters of the output shown when a one-line row is expanded."""
+
+GROUPS_SHOWN = 12
+"""How many groups of identical failing outputs the report lists."""
+
+_TOKENS = re.compile(r"\s+|\w+|[^\w\s]", re.UNICODE)
+
+
+def text_diff(gold: str, predicted: str) -> list[tuple[str, str]]:
+    """``gold`` turned into ``predicted`` as (``eq``/``del``/``ins``, text) pieces: word by
+    word for long values, character by character for short ones (escaped by the template)."""
+    gold, predicted = gold[:DIFF_LIMIT], predicted[:DIFF_LIMIT]
+    words = max(len(gold), len(predicted)) >= WORD_DIFF_FROM
+    a = _TOKENS.findall(gold) if words else list(gold)
+    b = _TOKENS.findall(predicted) if words else list(predicted)
+    pieces: list[tuple[str, str]] = []
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            pieces.append(("eq", "".join(a[i1:i2])))
+            continue
+        if i2 > i1:
+            pieces.append(("del", "".join(a[i1:i2])))
+        if j2 > j1:
+            pieces.append(("ins", "".join(b[j1:j2])))
+    return pieces
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def argument_diffs(
+    case: CaseRecord, rules: dict[str, dict[str, dict[str, str]]]
+) -> list[dict[str, Any]]:
+    """Why each mismatched argument failed: its match rule, gold and predicted values, a diff,
+    the values the case also accepts, and the rule's similarity score when the record has one."""
+    if not case.mismatched_arguments:
+        return []
+    tool_rules = rules.get(case.catalog, {}).get(case.gold.tool)
+    predicted = case.parsed.arguments or {}
+    scores = getattr(case, "argument_scores", None)
+    out = []
+    for name in case.mismatched_arguments:
+        rule = "not recorded" if tool_rules is None else tool_rules.get(name, "exact")
+        gold = _json(case.gold.arguments[name]) if name in case.gold.arguments else None
+        pred = _json(predicted[name]) if name in predicted else None
+        score = scores.get(name) if isinstance(scores, dict) else None
+        out.append(
+            {
+                "name": name,
+                "rule": rule,
+                "gold": gold,
+                "predicted": pred,
+                "diff": text_diff(gold, pred) if gold is not None and pred is not None else [],
+                "accept": [_json(v) for v in case.accept.get(name, [])],
+                "score": score if isinstance(score, (int, float)) else None,
+            }
+        )
+    return out
+
+
+def _identical_outputs(results: RunResults) -> dict[str, list[str]]:
+    """Failing cases that gave the very same output (2 or more), largest group first."""
+    by_output: dict[tuple[str, str], list[str]] = {}
+    for case in results.cases:
+        if case.passed:
+            continue
+        by_output.setdefault((case.catalog, case.output.strip()), []).append(case.key)
+    groups = sorted((keys for keys in by_output.values() if len(keys) > 1), key=lambda k: -len(k))
+    return {f"g{i}": keys for i, keys in enumerate(groups)}
+
 
 @dataclass
 class _Listed:
@@ -261,6 +542,7 @@ class _Listed:
     omitted: Counter[str]
     n_full: int
     n_rows: int
+    groups: dict[str, list[str]]
 
 
 def _status_of(case: CaseRecord, statuses: dict[str, str]) -> tuple[str, bool]:
@@ -282,7 +564,10 @@ def _list_cases(results: RunResults, comparison: Comparison | None) -> _Listed:
         groups[status].append((i, case, new))
     catalogs = len({c.catalog for c in results.cases}) > 1
     macros: Any = environment().get_template("cases.html.j2").module
-    listed = _Listed([], {}, {s: len(groups[s]) for s in STATUSES}, Counter(), 0, 0)
+    same = _identical_outputs(results)
+    group_of = {key: gid for gid, keys in same.items() for key in keys}
+    rules = {g.catalog: g.match_rules for g in results.golden}
+    listed = _Listed([], {}, {s: len(groups[s]) for s in STATUSES}, Counter(), 0, 0, same)
     order = [(status, i, case, new) for status in STATUSES for i, case, new in groups[status]]
     # Failures in full first (passing cases come last in this order and are never in full).
     used = 0
@@ -290,7 +575,9 @@ def _list_cases(results: RunResults, comparison: Comparison | None) -> _Listed:
         if status == "passing" or used >= FULL_BUDGET:
             break
         change: CaseChange | None = comparison.changes.get(case.key) if comparison else None
-        piece = str(macros.case_full(case, status, new, f"c{i}", change, catalogs))
+        why = argument_diffs(case, rules)
+        group = group_of.get(case.key)
+        piece = str(macros.case_full(case, status, new, f"c{i}", change, catalogs, why, group))
         used += len(piece.encode("utf-8", "replace"))
         listed.anchors[case.key] = f"c{i}"
         listed.parts.append(piece)
@@ -299,7 +586,14 @@ def _list_cases(results: RunResults, comparison: Comparison | None) -> _Listed:
     rest = order[listed.n_full :]
     # Passing cases get no id: gates link to failures, never to passing cases.
     items = [
-        (case, status, new, None if status == "passing" else f"c{i}", *_row_text(case))
+        (
+            case,
+            status,
+            new,
+            None if status == "passing" else f"c{i}",
+            group_of.get(case.key),
+            *_row_text(case),
+        )
         for status, i, case, new in rest
     ]
     rows = str(macros.case_rows(items, catalogs)).split(ROW_BREAK)[1:]
@@ -315,13 +609,15 @@ def _list_cases(results: RunResults, comparison: Comparison | None) -> _Listed:
     return listed
 
 
-def _row_text(case: CaseRecord) -> tuple[str, int, str]:
-    """A row's prompt snippet, how many characters it leaves out, and what was predicted."""
+def _row_text(case: CaseRecord) -> tuple[str, int, str, str, int]:
+    """A row's prompt snippet, how many characters it leaves out, what was predicted, and
+    the start of the output (shown when the row is expanded) with what it leaves out."""
     snippet, more = clip(" ".join(case.prompt.split()), SNIPPET)
     what = case.predicted
     if case.parsed.error is not None:
         what += f" ({case.parsed.error})"
-    return snippet, more, what
+    output, output_more = clip(case.output, ROW_MORE)
+    return snippet, more, what, output, output_more
 
 
 def _case_list(results: RunResults, comparison: Comparison | None, listed: _Listed) -> Any:
@@ -342,6 +638,23 @@ def _case_list(results: RunResults, comparison: Comparison | None, listed: _List
         detail = ", ".join(f"{k:,} {s}" for s, k in omitted.items())
         notes.append(f"{n_omitted:,} cases are not listed ({detail}); all are in results.json")
     visible = sum(counts[s] - omitted[s] for s in present if s != "passing")
+    outcome_counts = Counter(c.outcome.value for c in results.cases)
+    error_counts = Counter(str(c.parsed.error) for c in results.cases if c.parsed.error is not None)
+    by_key = {c.key: c for c in results.cases}
+    groups = []
+    for gid, keys in list(listed.groups.items())[:GROUPS_SHOWN]:
+        first = by_key[keys[0]]
+        output, more = clip(first.output.strip(), SNIPPET * 2)
+        outcomes = Counter(by_key[k].outcome for k in keys)
+        groups.append(
+            {
+                "id": gid,
+                "members": keys,
+                "output": output,
+                "more": more,
+                "outcome": outcomes.most_common(1)[0][0],
+            }
+        )
     return {
         "listed": len(listed.parts),
         "visible": visible,
@@ -349,6 +662,10 @@ def _case_list(results: RunResults, comparison: Comparison | None, listed: _List
         "categories": [(c.value, cat_counts.get(c.value, 0)) for c in Category],
         "splits": [(s, split_counts.get(s, 0)) for s in ("dev", "holdout")],
         "catalogs": sorted(Counter(c.catalog for c in results.cases).items()),
+        "outcomes": [(o.value, outcome_counts.get(o.value, 0)) for o in Outcome],
+        "errors": sorted(error_counts.items(), key=lambda kv: (-kv[1], kv[0])),
+        "groups": groups,
+        "n_groups": len(listed.groups),
         "notes": notes,
         "lazy": len(listed.parts) > LAZY_FROM,
         # Each piece was rendered by the template's own macros, escaping included.
@@ -408,6 +725,8 @@ def render_report(results: RunResults, comparison: Comparison | None = None) -> 
             headline=_headline(results, comparison),
             gates=_gate_rows(results.gates),
             outcome_bar=_outcome_bar(results),
+            metric_charts=_metric_charts(results),
+            delta_charts=_delta_charts(comparison),
             table_metrics=TABLE_METRICS,
             slice_rows=_slice_rows(results, comparison),
             matrices=_matrices(results),
