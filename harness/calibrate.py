@@ -513,6 +513,15 @@ def format_table(report: CalibrationReport, all_disagreements: bool = False) -> 
     return "\n".join(lines) + "\n"
 
 
+def _shown_path(path: str) -> str:
+    """``path`` relative to the working folder when it lies inside it, as a user typed it."""
+    resolved = Path(path).resolve()
+    try:
+        return str(resolved.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _floats(text: str) -> list[float]:
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
@@ -594,7 +603,7 @@ def main(argv: list[str]) -> int:
         build_policies(scorers, args.thresholds),
         extra=extra,
         min_precision=args.min_precision,
-        source=args.set_path,
+        source=_shown_path(args.set_path),
     )
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))

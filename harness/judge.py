@@ -25,7 +25,7 @@ JUDGE_VERSION = "judge-v1"
 """Bump whenever :data:`JUDGE_SYSTEM` or :func:`judge_messages` change."""
 
 JUDGE_SYSTEM = (
-    f"[{JUDGE_VERSION}] You check one argument of a tool call made by a customer-service "
+    f"[{JUDGE_VERSION}] You check one argument of a tool call made by a tool-calling "
     "router. You are given the expected value (and other accepted values) written by a "
     "careful reviewer, and the value the router produced. Answer yes if a careful reviewer "
     "would accept the produced value as stating the same key fact as an expected value "
