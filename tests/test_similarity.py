@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -115,3 +118,23 @@ def test_identical_values_always_match(scorer: str, a: str, accept: list[str]) -
 def test_model_output_of_any_type_never_raises(predicted: object) -> None:
     matched, score = similar_match(predicted, ["wrong size", "zu groß"])
     assert isinstance(matched, bool) and 0.0 <= score <= 1.0
+
+
+def test_bundled_reason_accept_lists_hold_no_copies() -> None:
+    """An accepted reason with the gold's (or an earlier entry's) content words can never
+    change a verdict under ``similar``; golden/README.md says to leave it out."""
+    folder = Path(__file__).resolve().parent.parent / "golden" / "customer_support"
+    copies = []
+    for path in sorted(folder.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            case = json.loads(line)
+            gold = case["target"].get("arguments", {}).get("reason")
+            if gold is None:
+                continue
+            seen = [content_words(fold(gold))]
+            for entry in case.get("accept", {}).get("reason", []):
+                words = content_words(fold(entry))
+                if words in seen:
+                    copies.append((case["id"], entry))
+                seen.append(words)
+    assert copies == []
