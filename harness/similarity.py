@@ -3,7 +3,10 @@
 A predicted value matches when its score against the gold value or any accepted value
 (the highest of them) reaches the threshold. Scores come from rapidfuzz, a maintained
 C++-backed library, on a folded form of both strings (case, accents, apostrophes and
-punctuation removed), so "doesnt" meets "doesn't" and "Munchen" meets "München".
+punctuation removed), so "doesnt" meets "doesn't" and "Munchen" meets "München". The
+default ``words`` scorer aligns the content words of both values in order, with rapidfuzz
+deciding when two words are spelling variants of one another, and halves the score when
+only one side is negated: a one-word change that flips the fact must not pass.
 
 Which scorer and threshold are the defaults is not a matter of taste: ``routecheck
 calibrate`` measures every scorer on the hand-labelled set in ``golden/calibration`` and
