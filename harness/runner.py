@@ -19,7 +19,7 @@ from harness.gates import GateConfig, evaluate_gates
 from harness.golden import SPLITS, GoldenCase, GoldenSet
 from harness.metrics import compute_metrics, confusion_matrix, metrics_by_category
 from harness.outputcache import OutputCache, generate_cached
-from harness.parse import ParseResult, parse_tool_call
+from harness.parse import ParseResult
 from harness.results import (
     CaseRecord,
     CheckpointInfo,
@@ -28,7 +28,7 @@ from harness.results import (
     RunResults,
     SliceReport,
 )
-from harness.scoring import CaseVerdict, score_case
+from harness.scoring import CaseVerdict, parse_output, score_case
 
 GateSplit = Literal["all", "dev", "holdout"]
 
@@ -81,7 +81,9 @@ def run_suite(
     catalogs = {s.catalog.name: s.catalog for s in sets}
     cases = select_cases(sets, keys)
     requests = [
-        GenerationRequest(id=c.key, messages=c.chat(catalogs[c.catalog].system_prompt()))
+        GenerationRequest(
+            id=c.key, messages=c.chat(c.catalog_for(catalogs[c.catalog]).system_prompt())
+        )
         for c in cases
     ]
     started = time.perf_counter()
@@ -108,8 +110,8 @@ def run_suite(
     lenient: list[CaseVerdict] = []
     for case, request, out in zip(cases, requests, outputs, strict=True):
         catalog = catalogs[case.catalog]
-        strict = parse_tool_call(out.text, catalog, "strict")
-        loose = parse_tool_call(out.text, catalog, "lenient")
+        strict = parse_output(out.text, case, case.catalog_for(catalog), "strict")
+        loose = parse_output(out.text, case, case.catalog_for(catalog), "lenient")
         verdict = score_case(case, strict, catalog)
         lenient_verdict = score_case(case, loose, catalog)
         verdicts.append(verdict)
@@ -160,7 +162,7 @@ def run_suite(
                 fingerprint=s.fingerprint,
                 files=[Path(f).as_posix() for f in s.files],
                 n=len(s.cases),
-                tools=s.catalog.tool_names,
+                tools=s.tool_names,
             )
             for s in sets
         ],
