@@ -69,13 +69,14 @@ class CaseVerdict(BaseModel):
 def parse_output(
     text: object, case: GoldenCase, catalog: Catalog, mode: str = "strict"
 ) -> ParseResult:
-    """Parse one raw output for one case. Never raises.
+    """Parse one raw output for one case (against its own tools, if any). Never raises.
 
     A case with a parallel target reads a JSON list of calls (or one object, one call).
     Any other case keeps the one-object contract; a list of several valid calls there is
     ``multiple_calls`` (invalid), anything else in a list is what the one-call parser says.
     """
     parse_mode: ParseMode = "lenient" if mode == "lenient" else "strict"
+    catalog = case.catalog_for(catalog)
     if case.target.parallel:
         return parse_tool_calls(text, catalog, parse_mode)
     many = parse_tool_calls(text, catalog, parse_mode)
