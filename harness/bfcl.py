@@ -6,7 +6,7 @@ a ``catalog.json`` with no tools of its own and a ``cases.jsonl`` whose lines ea
 their ``tools``. BFCL's schema dialect (``dict``, ``float``, ``tuple``, ``any``,
 ``optional``, defaults written as strings) becomes JSON Schema; each possible-answer list
 becomes the target (its first value), ``accept`` (the others) and ``optional`` (``""``).
-Irrelevance cases become ``irrelevant`` cases whose gold is ``no_tool``.
+Irrelevance cases become ``info_request`` cases (no offered tool fits), gold ``no_tool``.
 
 Nothing is refused silently: ``manifest.json`` lists every case with its source file, id
 and the sha256 of its source line, every case that could not be expressed with the reason,
@@ -337,7 +337,7 @@ def _convert_case(
         line["messages"] = messages
     line["tools"] = raw_tools
     if category == "irrelevance":
-        line["category"] = "irrelevant"
+        line["category"] = "info_request"  # no offered tool fits: answer directly
         line["target"] = {"tool": "no_tool"}
         return line
     if gold is None:

@@ -26,17 +26,12 @@ from harness.schema import validate_arguments
 
 
 class Category(StrEnum):
-    """The kinds of request. Only ``positive`` wants a tool call.
-
-    ``irrelevant`` is a request no offered tool can serve (BFCL's irrelevance set): its
-    gold is ``no_tool``, so a call there counts as a false tool call, as for the others.
-    """
+    """The four kinds of request. Only ``positive`` wants a tool call."""
 
     POSITIVE = "positive"
     UNDERSPECIFIED = "underspecified"
     INFO_REQUEST = "info_request"
     CHITCHAT = "chitchat"
-    IRRELEVANT = "irrelevant"
 
     @property
     def wants_tool(self) -> bool:

@@ -191,7 +191,7 @@ def test_imported_sets_run_under_pytest_suites(pytester: pytest.Pytester) -> Non
 
 def test_irrelevance_cases_are_no_tool_cases(sets: dict[str, GoldenSet]) -> None:
     case, _ = case_of(sets, "irrelevance_0")
-    assert case.category is Category.IRRELEVANT and case.target.tool == "no_tool"
+    assert case.category is Category.INFO_REQUEST and case.target.tool == "no_tool"
     call = {"tool": "determine_body_mass_index", "arguments": {"weight": 70, "height": 1.8}}
     assert judge(sets, "irrelevance_0", call).outcome is Outcome.FALSE_TOOL_CALL
 

@@ -506,10 +506,3 @@ def test_parallel_target(tmp_path: Path) -> None:
     assert "target[0].arguments.colour: invalid value" in text
     text, _ = load_error(tmp_path / "3", [{**row, "accept": {}}])
     assert "accept: a parallel target takes accept/optional per call" in text
-
-
-def test_irrelevant_is_a_no_tool_category(tmp_path: Path) -> None:
-    row = {"id": "i", "category": "irrelevant", "prompt": "Sing", "target": {"tool": "no_tool"}}
-    (golden_set,) = load_golden(make_folder(tmp_path, ("cases.jsonl", [row])))
-    assert golden_set.cases[0].category is Category.IRRELEVANT
-    assert not Category.IRRELEVANT.wants_tool

