@@ -274,9 +274,10 @@ def check_schema(schema: dict[str, Any], where: str) -> None:
         ArgumentValidator.check_schema(schema, format_checker=_FORMATS)
     except SchemaError as exc:
         at = _path(f"{where}.parameters", exc.absolute_path)
+        keyword = exc.absolute_path[-1] if exc.absolute_path else "the schema"
         raise CatalogError(
             f"{at}: not a valid JSON Schema (Draft 2020-12): {exc.message}. Fix the value of "
-            f"{exc.validator!r} at that path (e.g. 'enum' takes a list, 'minimum' a number)."
+            f"{keyword!r} (e.g. 'enum' takes a list, 'minimum' a number, 'type' a JSON type)."
         ) from None
     for path, sub in walk_schema(schema, f"{where}.parameters"):
         unknown = sorted(k for k in sub if k not in KNOWN_KEYWORDS and not k.startswith("x-"))
