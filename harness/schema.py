@@ -156,12 +156,9 @@ def _describe(error: ValidationError, where: str) -> tuple[str, str]:
         name = missing[0] if missing else "?"
         return kind, f"{_path(at, [name])}: required argument is missing"
     if kind == "unexpected_argument":
-        known = (error.schema.get("properties") or {}) if isinstance(error.schema, dict) else {}
-        extra = (
-            [k for k in error.instance if k not in known]
-            if isinstance(error.instance, dict)
-            else []
-        )
+        known = _declared(error.schema)
+        instance = error.instance if isinstance(error.instance, dict) else {}
+        extra = [k for k in instance if k not in known]
         name = extra[0] if extra else "?"
         return kind, f"{_path(at, [name])}: not an argument of this tool"
     bounds = {
@@ -190,6 +187,19 @@ def _describe(error: ValidationError, where: str) -> tuple[str, str]:
         sub_kind, sub_detail = _describe(inner, where)
         return sub_kind, sub_detail
     return kind, f"{at}: {error.message}"
+
+
+def _declared(schema: Any, depth: int = 0) -> set[str]:
+    """Property names a schema declares, its ``allOf``/``anyOf``/``oneOf`` branches included."""
+    if not isinstance(schema, dict) or depth > 8:
+        return set()
+    names = set(schema.get("properties") or {})
+    for key in ("allOf", "anyOf", "oneOf"):
+        for sub in schema.get(key) or []:
+            names |= _declared(sub, depth + 1)
+    for key in ("then", "else"):
+        names |= _declared(schema.get(key), depth + 1)
+    return names
 
 
 @lru_cache(maxsize=4096)

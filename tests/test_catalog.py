@@ -278,6 +278,12 @@ def test_top_level_keywords_are_enforced(top: dict[str, Any]) -> None:
         "unexpected_argument",
         "arguments.other: not an argument of this tool",
     )
+    # A name declared inside a branch is not the unexpected one.
+    both = {"email": "a@b.example", "order_id": "x", "other": 1}
+    assert validate_arguments(both, tool.parameters) == (
+        "unexpected_argument",
+        "arguments.other: not an argument of this tool",
+    )
 
 
 def test_real_world_schema_features_load_and_validate() -> None:

@@ -156,3 +156,17 @@ def test_validate_arguments_without_properties() -> None:
     assert validate_arguments({}, {}) is None
     problem = validate_arguments({"x": 1}, {})
     assert problem is not None and problem[0] == "unexpected_argument"
+
+
+def test_unexpected_argument_is_named_when_others_are_declared_in_branches() -> None:
+    params = {
+        "type": "object",
+        "allOf": [{"properties": {"a": {"type": "integer"}}}],
+        "oneOf": [{"properties": {"b": {"type": "integer"}}}],
+        "unevaluatedProperties": False,
+    }
+    assert validate_arguments({"a": 1, "b": 2}, params) is None
+    assert validate_arguments({"a": 1, "b": 2, "c": 3}, params) == (
+        "unexpected_argument",
+        "arguments.c: not an argument of this tool",
+    )
