@@ -79,6 +79,8 @@ def parse_output(
     catalog = case.catalog_for(catalog)
     if case.target.parallel:
         return parse_tool_calls(text, catalog, parse_mode)
+    if not (isinstance(text, str) and text.lstrip().startswith("[")):
+        return parse_tool_call(text, catalog, parse_mode)
     many = parse_tool_calls(text, catalog, parse_mode)
     if many.valid and len(many.calls) > 1:
         return ParseResult(
