@@ -170,17 +170,20 @@ class GoldenSet(BaseModel):
         return case.catalog_for(self.catalog)
 
     @property
-    def tool_names(self) -> list[str]:
-        """Every tool a case of this set offers: the folder's first, then per-case ones."""
-        names = list(self.catalog.tool_names)
-        seen = set(names)
-        for case in self.cases:
-            if case.tools is not None:
-                for name in case.tools.tool_names:
-                    if name not in seen:
-                        seen.add(name)
-                        names.append(name)
-        return names
+    def tool_labels(self) -> list[str]:
+        """The tool rows of this set's confusion matrix: the folder catalog's tools, then,
+        when cases carry their own tools, the two roles their calls are counted under
+        (hundreds of per-case names would make a matrix nobody can read)."""
+        labels = list(self.catalog.tool_names)
+        if any(case.tools is not None for case in self.cases):
+            labels += [GOLD_TOOL_ROLE, OTHER_TOOL_ROLE]
+        return labels
+
+
+GOLD_TOOL_ROLE = "(the gold tool)"
+"""Confusion label, for cases with their own tools, of a call of the case's gold tool(s)."""
+OTHER_TOOL_ROLE = "(another offered tool)"
+"""Confusion label, for cases with their own tools, of a valid call of any other tool."""
 
 
 _FIELDS = {"id", "category", "prompt", "messages", "target", "accept", "optional", "split", "tools"}

@@ -28,7 +28,7 @@ from harness.results import (
     RunResults,
     SliceReport,
 )
-from harness.scoring import CaseVerdict, parse_output, score_case
+from harness.scoring import CaseVerdict, confusion_view, parse_output, score_case
 
 GateSplit = Literal["all", "dev", "holdout"]
 
@@ -162,7 +162,7 @@ def run_suite(
                 fingerprint=s.fingerprint,
                 files=[Path(f).as_posix() for f in s.files],
                 n=len(s.cases),
-                tools=s.tool_names,
+                tools=s.tool_labels,
             )
             for s in sets
         ],
@@ -174,7 +174,12 @@ def run_suite(
             split: compute_metrics(slice_of(lenient, split)) for split in ("all", *SPLITS)
         },
         confusion={
-            name: confusion_matrix(v for v in verdicts if v.catalog == name) for name in catalogs
+            name: confusion_matrix(
+                confusion_view(v, c)
+                for v, c in zip(verdicts, cases, strict=True)
+                if v.catalog == name
+            )
+            for name in catalogs
         },
         gates=evaluate_gates(metrics[gate_split].overall, gated, gates),
         timing={

@@ -12,7 +12,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from harness.catalog import NO_TOOL, Catalog
-from harness.golden import Category, GoldCall, GoldenCase, Split
+from harness.golden import (
+    GOLD_TOOL_ROLE,
+    OTHER_TOOL_ROLE,
+    Category,
+    GoldCall,
+    GoldenCase,
+    Split,
+)
 from harness.match import arguments_match
 from harness.parse import ErrorKind, ParseMode, ParseResult, parse_tool_call, parse_tool_calls
 
@@ -201,3 +208,20 @@ def score_case(case: GoldenCase, parsed: ParseResult, catalog: Catalog) -> CaseV
         outcome=Outcome.CORRECT if ok else Outcome.WRONG_ARGUMENTS,
         mismatched_arguments=tuple(mismatched),
     )
+
+
+def confusion_view(verdict: CaseVerdict, case: GoldenCase) -> CaseVerdict:
+    """The verdict as the confusion matrix counts it.
+
+    A case with its own tools is counted by role, not by name: its gold row is
+    ``(the gold tool)`` (or ``no_tool``), and a valid call is ``(the gold tool)`` when it
+    names the gold tool(s) and ``(another offered tool)`` otherwise. Other cases unchanged.
+    """
+    if case.tools is None:
+        return verdict
+    gold = NO_TOOL if verdict.gold_tool == NO_TOOL else GOLD_TOOL_ROLE
+    if verdict.predicted in (NO_TOOL, "invalid"):
+        predicted = verdict.predicted
+    else:
+        predicted = GOLD_TOOL_ROLE if verdict.tool_match else OTHER_TOOL_ROLE
+    return verdict.model_copy(update={"gold_tool": gold, "predicted": predicted})

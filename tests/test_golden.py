@@ -455,7 +455,12 @@ def test_a_case_with_its_own_tools(tmp_path: Path) -> None:
     prompt = own.chat(own.catalog_for(golden_set.catalog).system_prompt())[0]["content"]
     assert "- math.factorial(n: int): n!" in prompt and "track_order" not in prompt
     assert folder_case.catalog_for(golden_set.catalog) is golden_set.catalog
-    assert golden_set.tool_names == ["track_order", "paint", "math.factorial"]
+    assert golden_set.tool_labels == [
+        "track_order",
+        "paint",
+        "(the gold tool)",
+        "(another offered tool)",
+    ]
 
 
 def test_per_case_tools_are_checked_like_a_catalog(tmp_path: Path) -> None:

@@ -239,3 +239,30 @@ def test_a_case_with_its_own_tools_is_judged_against_them() -> None:
     verdict = score_output(case, refund())  # a folder tool is not offered here
     assert verdict.error is ErrorKind.UNKNOWN_TOOL
     assert verdict.catalog == "customer_support"
+
+
+def test_cases_with_their_own_tools_are_counted_by_role_in_the_confusion_matrix() -> None:
+    from harness.metrics import confusion_matrix
+    from harness.scoring import confusion_view
+
+    own = catalog_from_dict(
+        {"name": "customer_support/own", "tools": [
+            {"name": "f.a", "parameters": {"type": "object", "properties": {}}},
+            {"name": "f.b", "parameters": {"type": "object", "properties": {}}}]}
+    )  # fmt: skip
+    case = GoldenCase(
+        id="own",
+        category=Category.POSITIVE,
+        prompt="a",
+        target=Target(tool="f.a"),
+        catalog="customer_support",
+        tools=own,
+    )
+    outputs = ['{"tool": "f.a", "arguments": {}}', '{"tool": "f.b", "arguments": {}}', "x"]
+    views = [confusion_view(score_output(case, o), case) for o in outputs]
+    assert confusion_matrix(views) == {
+        "(the gold tool)": {"(the gold tool)": 1, "(another offered tool)": 1, "invalid": 1}
+    }
+    assert score_output(case, outputs[1]).predicted == "f.b"  # the case keeps the name
+    plain = score_output(REFUND, refund())
+    assert confusion_view(plain, REFUND) is plain
