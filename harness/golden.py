@@ -407,6 +407,19 @@ def _gold_call(raw: Any, catalog: Catalog, field: str, where: str, *, parallel: 
     return GoldCall(tool=tool_name, arguments=arguments, accept=accept, optional=tuple(optional))
 
 
+class _DuplicateKey(ValueError):
+    """Internal: a key written twice in one JSON object of a golden line."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _DuplicateKey(key)
+        obj[key] = value
+    return obj
+
+
 def read_jsonl(path: Path, catalog: Catalog) -> list[GoldenCase]:
     """Read one golden file; every non-blank line must be a valid case."""
     cases = []
@@ -425,11 +438,16 @@ def read_jsonl(path: Path, catalog: Catalog) -> list[GoldenCase]:
         if not line.strip():
             raise _err(where, "line", "is blank", "Remove blank lines (one case per line)")
         try:
-            raw = json.loads(line)
+            raw = json.loads(line, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as exc:
             raise _err(
                 where, "line", f"bad JSON ({exc.msg} at column {exc.colno})", "Fix the JSON"
             ) from None
+        except _DuplicateKey as dup:
+            raise _err(
+                where, str(dup), "the key appears twice in one object (JSON keeps only the last)",
+                "Remove one of the two",
+            ) from None  # fmt: skip
         cases.append(parse_case(raw, catalog, where))
     return cases
 

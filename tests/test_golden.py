@@ -511,3 +511,12 @@ def test_parallel_target(tmp_path: Path) -> None:
     assert "target[0].arguments.colour: invalid value" in text
     text, _ = load_error(tmp_path / "3", [{**row, "accept": {}}])
     assert "accept: a parallel target takes accept/optional per call" in text
+
+
+def test_duplicate_key_in_a_line_is_refused(tmp_path: Path) -> None:
+    line = (
+        '{"id": "a", "category": "chitchat", "prompt": "hi", "prompt": "yo", '
+        '"target": {"tool": "no_tool"}}'
+    )
+    text, path = load_error(tmp_path, [line])
+    assert text.startswith(f"{path}:1: prompt: the key appears twice")
