@@ -13,8 +13,8 @@ declare its own. Each policy's name says what it ignores:
   brackets), but never operators or signs (``+ - * / ^ = < > %``), digits or a decimal
   point: ``"3x + 2"`` never matches ``"3x - 2"``.
 - ``contains``: the predicted text contains the gold phrase as whole words, under ``text``.
-- ``bfcl``: BFCL's own string rule, for parity with its leaderboard: lowercase, then drop
-  whitespace and only ``, . / - _ * ^``. It can confuse ``3x - 2`` with ``3x 2``; use it
+- ``bfcl``: BFCL's own string rule, for parity with its leaderboard: drop spaces and only
+  ``, . / - _ * ^``, lowercase, and read ``'`` as ``"``. It can confuse ``3x - 2`` with ``3x 2``; use it
   only to compare with BFCL.
 
 ``normalized`` is the old name of ``text`` and kept as a deprecated alias. Enum and
@@ -51,7 +51,7 @@ def register_policy(name: str, rule: StringRule) -> None:
 
 _SPACE = re.compile(r"\s+", re.UNICODE)
 _KEEP = frozenset("+-*/^=<>%#@&$|~\\")
-_BFCL_DROP = re.compile(r"[\s,./\-_*^]")
+_BFCL_DROP = re.compile(r"[ ,./\-_*^]")
 
 
 def _fold(value: str) -> str:
@@ -87,8 +87,9 @@ def normalize_text(value: str) -> str:
 
 
 def bfcl_text(value: str) -> str:
-    """BFCL's string normalization: lowercase, drop whitespace and ``, . / - _ * ^``."""
-    return _BFCL_DROP.sub("", value.lower())
+    """BFCL's string normalization, as its checker writes it: drop spaces and
+    ``, . / - _ * ^``, lowercase, and read ``'`` as ``"``."""
+    return _BFCL_DROP.sub("", value).lower().replace("'", '"')
 
 
 def contains_phrase(text: str, phrase: str) -> bool:

@@ -290,3 +290,11 @@ def test_optional_arguments_may_be_left_out_but_must_match_when_given() -> None:
         False,
         ["weights"],
     )
+
+
+def test_bfcl_policy_is_bfcls_own_code() -> None:
+    from harness.match import bfcl_text
+
+    assert bfcl_text("April 1, 2024") == bfcl_text("april 1 2024") == "april12024"
+    assert bfcl_text("it's") == 'it"s'
+    assert bfcl_text("a\tb") == "a\tb"  # only spaces, as in BFCL's regex
