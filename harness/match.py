@@ -14,8 +14,8 @@ declare its own. Each policy's name says what it ignores:
   point: ``"3x + 2"`` never matches ``"3x - 2"``.
 - ``contains``: the predicted text contains the gold phrase as whole words, under ``text``.
 - ``bfcl``: BFCL's own string rule, for parity with its leaderboard: drop spaces and only
-  ``, . / - _ * ^``, lowercase, and read ``'`` as ``"``. It can confuse ``3x - 2`` with ``3x 2``; use it
-  only to compare with BFCL.
+  ``, . / - _ * ^``, lowercase, and read ``'`` as ``"``. It confuses ``3/4`` with ``34``;
+  use it only to compare with BFCL.
 
 ``normalized`` is the old name of ``text`` and kept as a deprecated alias. Enum and
 ``const`` values are always compared exactly: a value the API does not declare is wrong.
