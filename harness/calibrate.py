@@ -187,7 +187,7 @@ def _values_match_policy(policy: str) -> Callable[[CalibrationPair], Decision]:
     from harness.match import values_match
 
     def decide(pair: CalibrationPair) -> Decision:
-        return any(values_match(pair.predicted, c, policy) for c in pair.candidates), None  # type: ignore[arg-type]
+        return any(values_match(pair.predicted, c, policy) for c in pair.candidates), None
 
     return decide
 

@@ -14,48 +14,21 @@ import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.errors import CatalogError
+from harness.schema import DIALECT, check_schema, resolve_pointer, walk_schema
 
 NO_TOOL = "no_tool"
 """The tool name of the explicit no-tool path: ``{"tool": "no_tool", "reason": "..."}``."""
 
-MatchPolicy = Literal["exact", "normalized", "contains"]
-MATCH_POLICIES: tuple[MatchPolicy, ...] = ("exact", "normalized", "contains")
-"""How a predicted argument value is compared with the gold value (see ``harness.match``)."""
+MatchPolicy = str
+"""The name of a match policy (see ``harness.match.POLICIES``): ``exact`` unless declared."""
 
-JSON_TYPES = ("string", "integer", "number", "boolean", "null", "array", "object")
-
-# Keywords the validator in ``harness.schema`` understands. Anything else in a catalog is
-# refused at load time rather than silently ignored at scoring time.
-SUPPORTED_KEYWORDS = frozenset(
-    {
-        "type",
-        "enum",
-        "const",
-        "minimum",
-        "maximum",
-        "exclusiveMinimum",
-        "exclusiveMaximum",
-        "minLength",
-        "maxLength",
-        "pattern",
-        "items",
-        "minItems",
-        "maxItems",
-        "anyOf",
-        "description",
-        "title",
-        "default",
-        "examples",
-        "x-match",
-    }
-)
-
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:\-]{0,127}$")
+"""Tool names as APIs write them: letters, digits, ``_``, ``.``, ``:`` and ``-`` (kept as given)."""
 
 
 class Tool(BaseModel):
@@ -66,22 +39,34 @@ class Tool(BaseModel):
     name: str
     description: str
     parameters: dict[str, Any] = Field(
-        description="JSON Schema of the arguments: an object with properties and required."
+        description="JSON Schema (Draft 2020-12) of the arguments: an object schema."
     )
 
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str) -> str:
         if not _NAME_RE.match(value):
-            raise ValueError(f"tool name {value!r} must be an identifier (letters, digits, _)")
+            raise ValueError(
+                f"tool name {value!r} must be 1-128 letters, digits, '_', '.', ':' or '-'"
+            )
         if value == NO_TOOL:
             raise ValueError(f"{NO_TOOL!r} is reserved for the no-tool path")
         return value
 
+    def resolve(self, schema: Any) -> dict[str, Any]:
+        """A subschema with its local ``$ref`` followed (checked to resolve at load time)."""
+        seen = 0
+        while isinstance(schema, dict) and isinstance(schema.get("$ref"), str) and seen < 32:
+            target = resolve_pointer(self.parameters, schema["$ref"])
+            rest = {k: v for k, v in schema.items() if k != "$ref"}
+            schema = {**target, **rest} if isinstance(target, dict) else rest
+            seen += 1
+        return schema if isinstance(schema, dict) else {}
+
     @property
     def properties(self) -> dict[str, dict[str, Any]]:
-        props: dict[str, dict[str, Any]] = self.parameters.get("properties", {})
-        return props
+        props = self.parameters.get("properties", {})
+        return {name: self.resolve(prop) for name, prop in props.items()}
 
     @property
     def required(self) -> list[str]:
@@ -91,10 +76,7 @@ class Tool(BaseModel):
     def match_policy(self, argument: str) -> MatchPolicy:
         """The declared match policy of one argument (``exact`` unless the catalog says so)."""
         policy = self.properties.get(argument, {}).get("x-match", "exact")
-        for known in MATCH_POLICIES:
-            if policy == known:
-                return known
-        return "exact"
+        return str(policy)
 
     def defaults(self) -> dict[str, Any]:
         """Schema defaults of optional arguments, used to compare calls that omit them."""
@@ -108,7 +90,7 @@ class Tool(BaseModel):
         """A Python-like signature for the system prompt, e.g. ``f(a: str, b: int = 1)``."""
         parts = []
         for name, prop in self.properties.items():
-            text = f"{name}: {_type_label(prop)}"
+            text = f"{name}: {_type_label(prop, self)}"
             if name not in self.required:
                 default = prop.get("default")
                 text += f" = {json.dumps(default)}" if "default" in prop else " (optional)"
@@ -152,20 +134,22 @@ class Catalog(BaseModel):
         """Each tool's full output schema (``{"tool": name, "arguments": {...}}``)."""
         schemas: dict[str, dict[str, Any]] = {}
         for tool in self.tools:
-            schemas[tool.name] = {
-                "$schema": "https://json-schema.org/draft/2020-12/schema",
+            arguments = {k: v for k, v in tool.parameters.items() if k not in ("$defs", "$schema")}
+            schema: dict[str, Any] = {
+                "$schema": DIALECT,
                 "title": tool.name,
                 "description": tool.description,
                 "type": "object",
-                "properties": {
-                    "tool": {"const": tool.name},
-                    "arguments": tool.parameters,
-                },
+                "properties": {"tool": {"const": tool.name}, "arguments": arguments},
                 "required": ["tool", "arguments"],
                 "additionalProperties": False,
             }
+            if "$defs" in tool.parameters:
+                # "#/$defs/..." pointers resolve from the root of this schema too.
+                schema["$defs"] = tool.parameters["$defs"]
+            schemas[tool.name] = schema
         schemas[NO_TOOL] = {
-            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$schema": DIALECT,
             "title": NO_TOOL,
             "type": "object",
             "properties": {"tool": {"const": NO_TOOL}, "reason": {"type": "string"}},
@@ -175,126 +159,162 @@ class Catalog(BaseModel):
         return schemas
 
 
-def _type_label(prop: Mapping[str, Any]) -> str:
-    if "enum" in prop:
+def _type_label(prop: Mapping[str, Any], tool: Tool, depth: int = 0) -> str:
+    prop = tool.resolve(prop)
+    if depth > 4:
+        return "..."
+    if "enum" in prop and isinstance(prop["enum"], list):
         return "|".join(json.dumps(v) for v in prop["enum"])
-    if "anyOf" in prop:
-        return " | ".join(_type_label(p) for p in prop["anyOf"])
+    if "const" in prop:
+        return json.dumps(prop["const"])
+    for key in ("anyOf", "oneOf"):
+        if isinstance(prop.get(key), list):
+            return " | ".join(_type_label(p, tool, depth + 1) for p in prop[key])
+    if isinstance(prop.get("allOf"), list) and "type" not in prop:
+        return " & ".join(_type_label(p, tool, depth + 1) for p in prop["allOf"])
     names = {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}
     kind = prop.get("type", "any")
     if isinstance(kind, list):
         return " | ".join(names.get(str(k), str(k)) for k in kind)
     if kind == "array":
-        return f"list[{_type_label(prop.get('items', {}))}]"
+        if isinstance(prop.get("prefixItems"), list):
+            inner = ", ".join(_type_label(p, tool, depth + 1) for p in prop["prefixItems"])
+            return f"tuple[{inner}]"
+        return f"list[{_type_label(prop.get('items', {}), tool, depth + 1)}]"
+    if kind == "object" and isinstance(prop.get("properties"), dict) and prop["properties"]:
+        req = prop.get("required", [])
+        fields = ", ".join(
+            f"{k}{'' if k in req else '?'}: {_type_label(v, tool, depth + 1)}"
+            for k, v in prop["properties"].items()
+        )
+        return "{" + fields + "}"
+    if kind == "object":
+        return "dict"
     return names.get(kind, str(kind))
 
 
-def _inline_refs(schema: Any, defs: Mapping[str, Any], where: str) -> Any:
-    """Replace local ``$ref`` pointers (as Pydantic emits for enums) with their targets."""
-    if isinstance(schema, dict):
-        if "$ref" in schema:
-            ref = schema["$ref"]
-            prefix = "#/$defs/"
-            if (
-                not isinstance(ref, str)
-                or not ref.startswith(prefix)
-                or ref[len(prefix) :] not in defs
-            ):
-                raise CatalogError(f"{where}: cannot resolve $ref {ref!r}")
-            merged = {k: v for k, v in schema.items() if k != "$ref"}
-            merged.update(_inline_refs(defs[ref[len(prefix) :]], defs, where))
-            return merged
-        return {k: _inline_refs(v, defs, where) for k, v in schema.items() if k != "$defs"}
-    if isinstance(schema, list):
-        return [_inline_refs(v, defs, where) for v in schema]
-    return schema
+def _check_policies(parameters: dict[str, Any], where: str) -> None:
+    from harness.match import POLICIES
 
-
-def _check_property(prop: Any, where: str) -> None:
-    if not isinstance(prop, dict):
-        raise CatalogError(f"{where}: a property schema must be an object, got {prop!r}")
-    unknown = sorted(set(prop) - SUPPORTED_KEYWORDS)
-    if unknown:
-        raise CatalogError(
-            f"{where}: unsupported JSON Schema keyword(s) {unknown}; "
-            f"supported: {sorted(SUPPORTED_KEYWORDS)}"
-        )
-    kind = prop.get("type")
-    kinds = kind if isinstance(kind, list) else [kind] if kind is not None else []
-    for k in kinds:
-        if k not in JSON_TYPES:
-            raise CatalogError(f"{where}: unknown type {k!r}; use one of {list(JSON_TYPES)}")
-    if "x-match" in prop and prop["x-match"] not in MATCH_POLICIES:
-        raise CatalogError(
-            f"{where}: x-match must be one of {list(MATCH_POLICIES)}, got {prop['x-match']!r}"
-        )
-    for i, sub in enumerate(prop.get("anyOf", [])):
-        _check_property(sub, f"{where}.anyOf[{i}]")
-    if "items" in prop:
-        _check_property(prop["items"], f"{where}.items")
+    for path, sub in walk_schema(parameters, f"{where}.parameters"):
+        if "x-match" in sub and sub["x-match"] not in POLICIES:
+            raise CatalogError(
+                f"{path}: x-match must be one of {sorted(POLICIES)}, got {sub['x-match']!r}. "
+                "Use a known policy name (see harness.match)."
+            )
 
 
 def normalize_parameters(parameters: Any, where: str) -> dict[str, Any]:
-    """Check a tool's argument schema and bring it to the one shape the validator reads."""
+    """Check a tool's argument schema at load time and close it to unknown arguments.
+
+    ``where`` names the file and the tool. The schema is kept as written (``$ref``,
+    ``oneOf``, ``format`` and the rest are applied by ``jsonschema``), except that
+    arguments it does not name are refused, as a real system would receive them.
+    """
+    if parameters is None:
+        parameters = {"type": "object", "properties": {}}
     if not isinstance(parameters, dict):
-        raise CatalogError(f"{where}: parameters must be a JSON Schema object")
-    try:
-        schema = _inline_refs(parameters, parameters.get("$defs", {}), where)
-    except RecursionError:
-        raise CatalogError(f"{where}: recursive $ref; argument schemas must be finite") from None
+        raise CatalogError(
+            f"{where}.parameters: must be a JSON Schema object, got {type(parameters).__name__}."
+            ' Write {"type": "object", "properties": {...}}.'
+        )
+    schema = copy.deepcopy(parameters)
+    schema.pop("$schema", None)
     if schema.get("type", "object") != "object":
-        raise CatalogError(f"{where}: parameters must have type 'object'")
+        raise CatalogError(
+            f"{where}.parameters.type: {schema.get('type')!r}: the arguments of a call are "
+            'an object. Use "type": "object" with properties.'
+        )
+    schema.setdefault("type", "object")
+    check_schema(schema, where)
+    _check_policies(schema, where)
     props = schema.get("properties", {})
-    if not isinstance(props, dict):
-        raise CatalogError(f"{where}.properties must be an object")
-    for name, prop in props.items():
-        _check_property(prop, f"{where}.properties.{name}")
     required = schema.get("required", [])
-    if not isinstance(required, list) or any(r not in props for r in required):
-        raise CatalogError(f"{where}.required must list names from properties, got {required!r}")
-    # Arguments the schema does not name are always an error for a router: unknown
-    # arguments would be passed to a real system.
-    return {
-        "type": "object",
-        "properties": {k: {kk: vv for kk, vv in v.items()} for k, v in props.items()},
-        "required": list(required),
-        "additionalProperties": False,
-    }
+    if not any(k in schema for k in ("allOf", "anyOf", "oneOf", "$ref", "patternProperties")):
+        missing = [r for r in required if r not in props]
+        if missing:
+            raise CatalogError(
+                f"{where}.parameters.required: {missing[0]!r} is not in properties. Add the "
+                "property or remove it from required."
+            )
+    if "additionalProperties" not in schema and "unevaluatedProperties" not in schema:
+        # Arguments the schema does not name are always an error for a router: unknown
+        # arguments would be passed to a real system. (unevaluatedProperties also sees the
+        # properties of allOf/oneOf branches and $ref targets.)
+        schema["unevaluatedProperties"] = False
+    return schema
 
 
-def catalog_from_dict(data: Any, source: str = "<dict>") -> Catalog:
-    """Build a catalog from its JSON form, naming the file and field of any mistake."""
-    if not isinstance(data, dict):
-        raise CatalogError(f"{source}: a catalog must be a JSON object with name and tools")
-    for key in ("name", "tools"):
-        if key not in data:
-            raise CatalogError(f"{source}: missing field {key!r}")
-    raw_tools = data["tools"]
-    if not isinstance(raw_tools, list) or not raw_tools:
-        raise CatalogError(f"{source}: 'tools' must be a non-empty list")
-    tools = []
+def tool_from_dict(raw: Any, where: str) -> Tool:
+    """One tool in any of the formats teams have: routecheck's own, OpenAI or MCP."""
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{where}: a tool must be an object, got {type(raw).__name__}")
+    if raw.get("type") == "function" and isinstance(raw.get("function"), dict):
+        raw = raw["function"]  # OpenAI: {"type": "function", "function": {...}}
+        where = f"{where}.function"
+    if "inputSchema" in raw and "parameters" not in raw:
+        params: Any = raw["inputSchema"]  # MCP
+    else:
+        params = raw.get("parameters")
+    name = raw.get("name", "")
+    if not isinstance(name, str) or not name:
+        raise CatalogError(f"{where}.name: missing or not a string. Give every tool a name.")
+    where = f"{where} (tool {name!r})"
+    parameters = normalize_parameters(params, where)
+    description = raw.get("description", "")
+    try:
+        return Tool(
+            name=name,
+            description=description if isinstance(description, str) else str(description),
+            parameters=parameters,
+        )
+    except ValidationError as exc:
+        msg = "; ".join(e["msg"] for e in exc.errors())
+        raise CatalogError(f"{where}: {msg}") from None
+
+
+def tools_from_list(raw_tools: Any, source: str) -> tuple[Tool, ...]:
+    """A list of tools (any format), refusing two tools of the same name."""
+    if not isinstance(raw_tools, list):
+        raise CatalogError(f"{source}: 'tools' must be a list of tool objects")
+    tools: list[Tool] = []
     seen: set[str] = set()
     for i, raw in enumerate(raw_tools):
-        where = f"{source}: tools[{i}]"
-        if not isinstance(raw, dict):
-            raise CatalogError(f"{where} must be an object")
-        params = normalize_parameters(raw.get("parameters", {}), f"{where}.parameters")
-        try:
-            tool = Tool(
-                name=raw.get("name", ""),
-                description=raw.get("description", ""),
-                parameters=params,
-            )
-        except ValidationError as exc:
-            msg = "; ".join(e["msg"] for e in exc.errors())
-            raise CatalogError(f"{where}: {msg}") from None
+        tool = tool_from_dict(raw, f"{source}: tools[{i}]")
         if tool.name in seen:
-            raise CatalogError(f"{where}: duplicate tool name {tool.name!r}")
+            raise CatalogError(
+                f"{source}: tools[{i}]: duplicate tool name {tool.name!r}. Rename one tool."
+            )
         seen.add(tool.name)
         tools.append(tool)
-    return Catalog(
-        name=str(data["name"]), description=str(data.get("description", "")), tools=tuple(tools)
-    )
+    return tuple(tools)
+
+
+DEFAULT_DESCRIPTION = "You route requests to tools."
+
+
+def catalog_from_dict(data: Any, source: str = "<dict>", name: str | None = None) -> Catalog:
+    """Build a catalog from its JSON form, naming the file and field of any mistake.
+
+    Accepted: routecheck's own ``{"name", "description", "tools"}``; a bare list of
+    OpenAI tools (``{"type": "function", "function": {...}}``) or MCP tools (with
+    ``inputSchema``); or MCP's ``{"tools": [...]}``. Without a ``name`` field the catalog
+    takes ``name`` (the folder's name when loaded from a file).
+    """
+    if isinstance(data, list):
+        data = {"tools": data}
+    if not isinstance(data, dict):
+        raise CatalogError(
+            f"{source}: a catalog is a JSON object with name and tools, or a list of tools"
+        )
+    if "tools" not in data:
+        raise CatalogError(f"{source}: missing field 'tools'. List the tools under \"tools\".")
+    catalog_name = data.get("name", name)
+    if not isinstance(catalog_name, str) or not catalog_name:
+        raise CatalogError(f"{source}: missing field 'name'. Give the catalog a name.")
+    tools = tools_from_list(data["tools"], source)
+    description = data.get("description") or DEFAULT_DESCRIPTION
+    return Catalog(name=catalog_name, description=str(description), tools=tools)
 
 
 def catalog_from_models(
@@ -303,7 +323,7 @@ def catalog_from_models(
     """Build a catalog from Pydantic argument models, one per tool (the seed's style).
 
     ``tools`` maps a tool name to ``(description, ArgsModel)``. Use
-    ``Field(json_schema_extra={"x-match": "normalized"})`` to relax an argument's match.
+    ``Field(json_schema_extra={"x-match": "text"})`` to relax an argument's match.
     """
     raw = {
         "name": name,
@@ -314,6 +334,56 @@ def catalog_from_models(
         ],
     }
     return catalog_from_dict(raw, source=f"catalog {name!r}")
+
+
+def _load_json_catalog(p: Path) -> Catalog:
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CatalogError(
+            f"{p}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}). "
+            "Save the catalog as UTF-8 (JSON files are UTF-8 by definition)."
+        ) from None
+    except OSError as exc:
+        raise CatalogError(f"{p}: cannot read the catalog ({exc.strerror}).") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CatalogError(f"{p}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    return catalog_from_dict(data, source=str(p), name=p.parent.name)
+
+
+def _load_py_catalog(p: Path) -> Catalog:
+    module_name = f"_routecheck_catalog_{abs(hash(str(p.resolve())))}"
+    spec = importlib.util.spec_from_file_location(module_name, p)
+    if spec is None or spec.loader is None:
+        raise CatalogError(f"{p}: cannot import as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except CatalogError:
+        sys.modules.pop(module_name, None)
+        raise
+    except BaseException as exc:
+        sys.modules.pop(module_name, None)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        tb = exc.__traceback__
+        line = None
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == str(p):
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        at = f"{p}:{line}" if line is not None else str(p)
+        raise CatalogError(
+            f"{at}: the catalog module raised {type(exc).__name__}: {exc}. Fix the module so "
+            "that importing it defines CATALOG = catalog_from_models(...)."
+        ) from None
+    catalog = getattr(module, "CATALOG", None)
+    if not isinstance(catalog, Catalog):
+        raise CatalogError(f"{p}: the module must define CATALOG = catalog_from_models(...)")
+    return catalog
 
 
 def load_catalog(path: str | Path) -> Catalog:
@@ -328,26 +398,7 @@ def load_catalog(path: str | Path) -> Catalog:
     if not p.is_file():
         raise CatalogError(f"{p}: catalog file not found")
     if p.suffix == ".json":
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise CatalogError(f"{p}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-        except UnicodeDecodeError as exc:
-            raise CatalogError(f"{p}: byte {exc.start} is not UTF-8; save it as UTF-8") from None
-        return catalog_from_dict(data, source=str(p))
+        return _load_json_catalog(p)
     if p.suffix == ".py":
-        module_name = f"_routecheck_catalog_{abs(hash(str(p.resolve())))}"
-        spec = importlib.util.spec_from_file_location(module_name, p)
-        if spec is None or spec.loader is None:
-            raise CatalogError(f"{p}: cannot import as a Python module")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        try:
-            spec.loader.exec_module(module)
-        except Exception as exc:  # the user's module: report it, do not crash the run
-            raise CatalogError(f"{p}: importing it failed: {type(exc).__name__}: {exc}") from None
-        catalog = getattr(module, "CATALOG", None)
-        if not isinstance(catalog, Catalog):
-            raise CatalogError(f"{p}: the module must define CATALOG = catalog_from_models(...)")
-        return catalog
+        return _load_py_catalog(p)
     raise CatalogError(f"{p}: a catalog is a .json file or a .py module")

@@ -3,6 +3,10 @@
 A golden folder holds a catalog (``catalog.json`` or ``catalog.py``) and any number of
 ``*.jsonl`` files. The loader refuses a bad file with an error naming file, line and field,
 and never skips a line silently.
+
+A line may carry its own ``tools`` (any catalog format), which replace the folder's
+catalog for that case; ``optional`` names arguments that may be left out; and ``target``
+may be a list of calls (a parallel answer, matched as a multiset, in any order).
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
-from harness.catalog import NO_TOOL, Catalog, load_catalog
+from harness.catalog import NO_TOOL, Catalog, catalog_from_dict, load_catalog, tools_from_list
 from harness.errors import CatalogError, GoldenFileError
 from harness.jsonl import loads_strict
 from harness.schema import validate_arguments
@@ -46,13 +50,48 @@ class Message(BaseModel):
     content: str
 
 
-class Target(BaseModel):
-    """The gold answer: a tool and its arguments, or ``no_tool``."""
+class GoldCall(BaseModel):
+    """One gold call of a parallel target, with its own accepted values and omissions."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     tool: str
     arguments: dict[str, Any] = Field(default_factory=dict)
+    accept: dict[str, list[Any]] = Field(default_factory=dict)
+    optional: tuple[str, ...] = ()
+
+
+PARALLEL_SEPARATOR = "+"
+
+
+def parallel_label(tools: Iterable[str]) -> str:
+    """The confusion-matrix label of several calls: their distinct tools, sorted, joined."""
+    return PARALLEL_SEPARATOR.join(sorted(set(tools)))
+
+
+class Target(BaseModel):
+    """The gold answer: a tool and its arguments, or ``no_tool``, or parallel ``calls``.
+
+    For a parallel target ``tool`` is the label of its calls (``a+b``) and ``arguments``
+    is empty; ``calls`` holds the calls, in no particular order.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tool: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    calls: tuple[GoldCall, ...] = ()
+
+    @model_serializer(mode="wrap")
+    def _drop_empty_calls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if not self.calls:
+            data.pop("calls", None)
+        return data
+
+    @property
+    def parallel(self) -> bool:
+        return bool(self.calls)
 
 
 class GoldenCase(BaseModel):
@@ -66,9 +105,32 @@ class GoldenCase(BaseModel):
     messages: tuple[Message, ...] | None = None
     target: Target
     accept: dict[str, list[Any]] = Field(default_factory=dict)
+    optional: tuple[str, ...] = Field(
+        default=(), description="Arguments that may be left out (given, they must match)"
+    )
     split: Split = "dev"
     catalog: str = ""
     source: str = Field(default="", description="file:line the case was read from")
+    tools: Catalog | None = Field(
+        default=None, description="This case's own tools, replacing the folder's catalog"
+    )
+
+    def catalog_for(self, folder: Catalog) -> Catalog:
+        """The tools this case offers: its own, or its folder's catalog."""
+        return self.tools if self.tools is not None else folder
+
+    def gold_calls(self) -> list[GoldCall]:
+        """Every gold call with its accepted values and omissions (one unless parallel)."""
+        if self.target.calls:
+            return list(self.target.calls)
+        return [
+            GoldCall(
+                tool=self.target.tool,
+                arguments=self.target.arguments,
+                accept=self.accept,
+                optional=self.optional,
+            )
+        ]
 
     @property
     def key(self) -> str:
@@ -104,8 +166,28 @@ class GoldenSet(BaseModel):
     files: tuple[str, ...]
     fingerprint: str
 
+    def catalog_for(self, case: GoldenCase) -> Catalog:
+        """The tools one of this set's cases offers (its own or the folder's)."""
+        return case.catalog_for(self.catalog)
 
-_FIELDS = {"id", "category", "prompt", "messages", "target", "accept", "split"}
+    @property
+    def tool_labels(self) -> list[str]:
+        """The tool rows of this set's confusion matrix: the folder catalog's tools, then,
+        when cases carry their own tools, the two roles their calls are counted under
+        (hundreds of per-case names would make a matrix nobody can read)."""
+        labels = list(self.catalog.tool_names)
+        if any(case.tools is not None for case in self.cases):
+            labels += [GOLD_TOOL_ROLE, OTHER_TOOL_ROLE]
+        return labels
+
+
+GOLD_TOOL_ROLE = "(the gold tool)"
+"""Confusion label, for cases with their own tools, of a call of the case's gold tool(s)."""
+OTHER_TOOL_ROLE = "(another offered tool)"
+"""Confusion label, for cases with their own tools, of a valid call of any other tool."""
+
+
+_FIELDS = {"id", "category", "prompt", "messages", "target", "accept", "optional", "split", "tools"}
 
 
 def _err(where: str, field: str, problem: str, fix: str) -> GoldenFileError:
@@ -159,67 +241,184 @@ def parse_case(raw: Any, catalog: Catalog, where: str) -> GoldenCase:
     split = raw.get("split", "dev")
     if split not in ("dev", "holdout"):
         raise _err(where, "split", f"unknown split {split!r}", "Use 'dev' or 'holdout'")
-    target = raw.get("target")
-    if not isinstance(target, dict) or not isinstance(target.get("tool"), str):
-        raise _err(where, "target", "must be an object with a 'tool' name", 'e.g. {"tool": "..."}')
-    extra = sorted(set(target) - {"tool", "arguments"})
-    if extra:
-        raise _err(where, f"target.{extra[0]}", "unknown key", "A target has tool and arguments")
-    tool_name = target["tool"]
-    arguments = target.get("arguments", {})
-    if not isinstance(arguments, dict):
-        raise _err(where, "target.arguments", "must be an object", "Write {} or {name: value}")
-    if not cat.wants_tool:
-        if tool_name != NO_TOOL:
+    own = _case_tools(raw, catalog, case_id, where)
+    offered = own if own is not None else catalog
+    target_raw = raw.get("target")
+    if isinstance(target_raw, list):
+        if not cat.wants_tool:
             raise _err(
-                where,
-                "target.tool",
-                f"category {cat.value!r} is a no-tool category but the target is {tool_name!r}",
-                'Use {"tool": "no_tool"} or change the category to positive',
-            )
-        if arguments:
-            raise _err(where, "target.arguments", "no_tool takes no arguments", "Remove them")
+                where, "target", f"category {cat.value!r} is a no-tool category but the "
+                "target is a list of calls", "Use {\"tool\": \"no_tool\"} or category positive"
+            )  # fmt: skip
+        if not target_raw:
+            raise _err(where, "target", "an empty list of calls", "Give at least one call")
+        for key in ("accept", "optional"):
+            if key in raw:
+                raise _err(
+                    where, key, "a parallel target takes accept/optional per call",
+                    f'Move "{key}" into each call of the target list',
+                )  # fmt: skip
+        calls = tuple(
+            _gold_call(c, offered, f"target[{i}]", where, parallel=True)
+            for i, c in enumerate(target_raw)
+        )
+        target = Target(tool=parallel_label(c.tool for c in calls), calls=calls)
+        accept: dict[str, list[Any]] = {}
+        optional: tuple[str, ...] = ()
     else:
-        tool = catalog.tool(tool_name)
-        if tool is None:
+        if not isinstance(target_raw, dict) or not isinstance(target_raw.get("tool"), str):
             raise _err(
-                where,
-                "target.tool",
-                f"{tool_name!r} is not in catalog {catalog.name!r} "
-                f"(tools: {', '.join(catalog.tool_names)})",
-                "Fix the tool name or add the tool to the catalog",
-            )
-        problem = validate_arguments(arguments, tool.parameters)
-        if problem is not None:
-            kind, detail = problem
+                where, "target", "must be an object with a 'tool' name (or a list of them)",
+                'e.g. {"tool": "..."}',
+            )  # fmt: skip
+        extra = sorted(set(target_raw) - {"tool", "arguments"})
+        if extra:
             raise _err(
-                where,
-                f"target.{detail.split(':')[0]}",
-                f"{kind.replace('_', ' ')}: {detail.split(': ', 1)[-1]}",
-                f"The target must be a valid call of {tool.signature()}",
+                where, f"target.{extra[0]}", "unknown key", "A target has tool and arguments"
             )
-    accept = raw.get("accept", {})
-    if not isinstance(accept, dict) or not all(isinstance(v, list) for v in accept.values()):
-        raise _err(where, "accept", "must map argument names to lists", '{"reason": ["..."]}')
-    for name in accept:
-        if name not in arguments:
-            raise _err(
-                where,
-                f"accept.{name}",
-                "names an argument the target does not have",
-                f"Use one of: {sorted(arguments)}",
-            )
+        merged = {
+            **target_raw,
+            "accept": raw.get("accept", {}),
+            "optional": raw.get("optional", []),
+        }
+        if not cat.wants_tool:
+            if target_raw["tool"] != NO_TOOL:
+                raise _err(
+                    where,
+                    "target.tool",
+                    f"category {cat.value!r} is a no-tool category but the target is "
+                    f"{target_raw['tool']!r}",
+                    'Use {"tool": "no_tool"} or change the category to positive',
+                )
+            arguments = target_raw.get("arguments", {})
+            if arguments:
+                raise _err(where, "target.arguments", "no_tool takes no arguments", "Remove them")
+            if raw.get("accept") or raw.get("optional"):
+                raise _err(where, "accept", "a no_tool target has no arguments", "Remove it")
+            target = Target(tool=NO_TOOL)
+            accept, optional = {}, ()
+        else:
+            call = _gold_call(merged, offered, "target", where, parallel=False)
+            target = Target(tool=call.tool, arguments=call.arguments)
+            accept, optional = call.accept, call.optional
     return GoldenCase(
         id=case_id,
         category=cat,
         prompt=prompt,
         messages=tuple(Message(**m) for m in messages) if messages is not None else None,
-        target=Target(tool=tool_name, arguments=arguments),
+        target=target,
         accept=accept,
+        optional=optional,
         split=split,
         catalog=catalog.name,
         source=where.split(" (id")[0],
+        tools=own,
     )
+
+
+def _case_tools(raw: dict[str, Any], catalog: Catalog, case_id: str, where: str) -> Catalog | None:
+    """A line's own ``tools`` (a list in any catalog format, or a catalog object)."""
+    if "tools" not in raw:
+        return None
+    data = raw["tools"]
+    name = f"{catalog.name}/{case_id}"
+    try:
+        if isinstance(data, dict):
+            own = catalog_from_dict(data, source=f"{where}: tools", name=name)
+            own = own.model_copy(update={"name": name})
+        else:
+            tools = tools_from_list(data, f"{where}: tools")
+            own = Catalog(name=name, description=catalog.description, tools=tools)
+    except CatalogError as exc:
+        raise GoldenFileError(str(exc)) from None
+    if not own.tools:
+        raise _err(where, "tools", "is empty", "List the tools this case offers, or remove it")
+    return own
+
+
+def _gold_call(raw: Any, catalog: Catalog, field: str, where: str, *, parallel: bool) -> GoldCall:
+    """One gold call, checked against the tools the case offers."""
+    keys = {"tool", "arguments", "accept", "optional"} if parallel else None
+    if not isinstance(raw, dict) or not isinstance(raw.get("tool"), str):
+        raise _err(where, field, "must be an object with a 'tool' name", 'e.g. {"tool": "..."}')
+    if keys is not None:
+        extra = sorted(set(raw) - keys)
+        if extra:
+            raise _err(
+                where, f"{field}.{extra[0]}", "unknown key",
+                "A call has tool, arguments, accept and optional",
+            )  # fmt: skip
+    tool_name = raw["tool"]
+    arguments = raw.get("arguments", {})
+    if not isinstance(arguments, dict):
+        raise _err(where, f"{field}.arguments", "must be an object", "Write {} or {name: value}")
+    tool = catalog.tool(tool_name)
+    if tool is None:
+        raise _err(
+            where,
+            f"{field}.tool",
+            f"{tool_name!r} is not in catalog {catalog.name!r} "
+            f"(tools: {', '.join(catalog.tool_names)})",
+            "Fix the tool name or add the tool to the catalog",
+        )
+    problem = validate_arguments(arguments, tool.parameters)
+    if problem is not None:
+        kind, detail = problem
+        raise _err(
+            where,
+            f"{field}.{detail.split(':')[0]}",
+            f"{kind.replace('_', ' ')}: {detail.split(': ', 1)[-1]}",
+            f"The target must be a valid call of {tool.signature()}",
+        )
+    accept_field = f"{field}.accept" if parallel else "accept"
+    accept = raw.get("accept", {})
+    if not isinstance(accept, dict) or not all(isinstance(v, list) for v in accept.values()):
+        raise _err(where, accept_field, "must map argument names to lists", '{"reason": ["..."]}')
+    for name in accept:
+        if name not in arguments:
+            raise _err(
+                where,
+                f"{accept_field}.{name}",
+                "names an argument the target does not have",
+                f"Use one of: {sorted(arguments)}",
+            )
+        for value in accept[name]:
+            problem = validate_arguments({**arguments, name: value}, tool.parameters)
+            if problem is not None:
+                raise _err(
+                    where, f"{accept_field}.{name}",
+                    f"accepted value {value!r} is not a valid argument ({problem[1]})",
+                    "Remove it: a call with it would be refused before matching",
+                )  # fmt: skip
+    optional_field = f"{field}.optional" if parallel else "optional"
+    optional = raw.get("optional", [])
+    if not isinstance(optional, list) or not all(isinstance(n, str) for n in optional):
+        raise _err(where, optional_field, "must be a list of argument names", '["unit"]')
+    for name in optional:
+        if name not in tool.properties:
+            raise _err(
+                where, f"{optional_field}.{name}", f"is not an argument of {tool_name!r}",
+                f"Use one of: {sorted(tool.properties)}",
+            )  # fmt: skip
+        if name in tool.required:
+            raise _err(
+                where, f"{optional_field}.{name}", "is a required argument of the tool",
+                "A required argument cannot be left out: remove it from optional",
+            )  # fmt: skip
+    return GoldCall(tool=tool_name, arguments=arguments, accept=accept, optional=tuple(optional))
+
+
+class _DuplicateKey(ValueError):
+    """Internal: a key written twice in one JSON object of a golden line."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _DuplicateKey(key)
+        obj[key] = value
+    return obj
 
 
 def read_jsonl(path: Path, catalog: Catalog) -> list[GoldenCase]:
@@ -245,6 +444,11 @@ def read_jsonl(path: Path, catalog: Catalog) -> list[GoldenCase]:
             raise _err(
                 where, "line", f"bad JSON ({exc.msg} at column {exc.colno})", "Fix the JSON"
             ) from None
+        except _DuplicateKey as dup:
+            raise _err(
+                where, str(dup), "the key appears twice in one object (JSON keeps only the last)",
+                "Remove one of the two",
+            ) from None  # fmt: skip
         cases.append(parse_case(raw, catalog, where))
     return cases
 
@@ -315,4 +519,19 @@ def load_golden(path: str | Path) -> list[GoldenSet]:
             f"{p}: no golden sets here: expected catalog.json or catalog.py with *.jsonl "
             "files, in this folder or its sub-folders"
         )
+    check_unique_catalogs(sets)
     return sets
+
+
+def check_unique_catalogs(sets: Iterable[GoldenSet]) -> None:
+    """Refuse two golden sets whose catalogs share a name: cases are keyed by it."""
+    first: dict[str, str] = {}
+    for s in sets:
+        folder = str(Path(s.files[0]).parent) if s.files else "?"
+        if s.catalog.name in first:
+            raise GoldenFileError(
+                f"{folder}: catalog name {s.catalog.name!r} is also the name of the catalog in "
+                f"{first[s.catalog.name]}. Cases and results are keyed by catalog name, so "
+                "each golden folder needs its own: rename one of the two catalogs."
+            )
+        first[s.catalog.name] = folder

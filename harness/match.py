@@ -1,15 +1,25 @@
 """Argument matching: is a predicted call's argument set the gold one?
 
 Exact by default, as the seed compares (``==`` on the parsed JSON, but type-aware: ``1``
-is not ``1.0`` and ``true`` is not ``1``). An argument declared ``"x-match": "normalized"``
-in the catalog compares strings ignoring case, whitespace and punctuation, and accepts an
-integer where the gold is an equal number. A golden case's ``accept`` lists further values
-that count as a match for one argument.
+is not ``1.0`` and ``true`` is not ``1``), except that a whole number is accepted where
+the schema says ``number``. An argument (or any nested value) may declare a policy with
+``"x-match"``; the policy applies inside arrays and objects too, and a nested schema may
+declare its own. Each policy's name says what it ignores:
 
-``"x-match": "contains"`` is for free text such as a refund reason: the predicted string
-must contain the gold phrase (or an accepted one) as whole words, after normalizing. A
-reason that states the key fact in more words ("the jacket fell apart after one wash")
-matches the gold "fell apart after one wash"; a reason that misses it does not.
+- ``exact``: nothing.
+- ``casefold``: letter case (after Unicode NFKC).
+- ``casefold-space``: letter case and runs of whitespace.
+- ``text``: letter case, whitespace and sentence punctuation (``. , ; : ! ? ' "``,
+  brackets), but never operators or signs (``+ - * / ^ = < > %``), digits or a decimal
+  point: ``"3x + 2"`` never matches ``"3x - 2"``.
+- ``contains``: the predicted text contains the gold phrase as whole words, under ``text``.
+- ``bfcl``: BFCL's own string rule, for parity with its leaderboard: drop spaces and only
+  ``, . / - _ * ^``, lowercase, and read ``'`` as ``"``. It confuses ``3/4`` with ``34``;
+  use it only to compare with BFCL.
+
+``normalized`` is the old name of ``text`` and kept as a deprecated alias. Enum and
+``const`` values are always compared exactly: a value the API does not declare is wrong.
+More policies register by name with :func:`register_policy`.
 """
 
 from __future__ import annotations
@@ -17,18 +27,86 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from harness.catalog import MatchPolicy, Tool
+from harness.schema import json_type
 
-_PUNCT_SPACE = re.compile(r"[\W_]+", re.UNICODE)
+if TYPE_CHECKING:
+    from harness.catalog import Tool
+
+StringRule = Callable[[str, str], bool]
+"""A policy: whether a predicted string matches a gold string."""
+
+POLICIES: dict[str, StringRule] = {}
+"""Every match policy by name; ``x-match`` values are checked against it at load time."""
+
+DEPRECATED_POLICIES = {"normalized": "text"}
+
+
+def register_policy(name: str, rule: StringRule) -> None:
+    """Make ``"x-match": name`` available to catalogs (before they are loaded)."""
+    POLICIES[name] = rule
+
+
+_SPACE = re.compile(r"\s+", re.UNICODE)
+_KEEP = frozenset("+-*/^=<>%#@&$|~\\")
+_BFCL_DROP = re.compile(r"[ ,./\-_*^]")
+
+
+def _fold(value: str) -> str:
+    return unicodedata.normalize("NFKC", value).casefold()
+
+
+def casefold_text(value: str) -> str:
+    """``value`` without letter case (NFKC, casefold), surrounding space stripped."""
+    return _fold(value).strip()
+
+
+def casefold_space_text(value: str) -> str:
+    """``value`` without letter case, with every whitespace run one space."""
+    return _SPACE.sub(" ", _fold(value)).strip()
 
 
 def normalize_text(value: str) -> str:
-    """Case-, whitespace- and punctuation-insensitive form of a string."""
-    folded = unicodedata.normalize("NFKC", value).casefold()
-    return _PUNCT_SPACE.sub(" ", folded).strip()
+    """The ``text`` form: case, whitespace and sentence punctuation ignored.
+
+    Kept: letters, digits, symbols, operators and signs, and a ``.`` that is a decimal
+    point (a digit follows it).
+    """
+    folded = _fold(value)
+    out = []
+    for i, ch in enumerate(folded):
+        if ch in _KEEP or (ch == "." and i + 1 < len(folded) and folded[i + 1].isdigit()):
+            out.append(ch)
+        elif ch.isspace() or unicodedata.category(ch).startswith("P"):
+            out.append(" ")
+        else:
+            out.append(ch)
+    return _SPACE.sub(" ", "".join(out)).strip()
+
+
+def bfcl_text(value: str) -> str:
+    """BFCL's string normalization, as its checker writes it: drop spaces and
+    ``, . / - _ * ^``, lowercase, and read ``'`` as ``"``."""
+    return _BFCL_DROP.sub("", value).lower().replace("'", '"')
+
+
+def contains_phrase(text: str, phrase: str) -> bool:
+    """Whether ``phrase`` occurs in ``text`` as whole words, both in ``text`` form."""
+    hay, needle = normalize_text(text), normalize_text(phrase)
+    if not needle:
+        return not hay
+    return f" {needle} " in f" {hay} "
+
+
+register_policy("exact", lambda a, b: a == b)
+register_policy("casefold", lambda a, b: casefold_text(a) == casefold_text(b))
+register_policy("casefold-space", lambda a, b: casefold_space_text(a) == casefold_space_text(b))
+register_policy("text", lambda a, b: normalize_text(a) == normalize_text(b))
+register_policy("normalized", lambda a, b: normalize_text(a) == normalize_text(b))
+register_policy("contains", contains_phrase)
+register_policy("bfcl", lambda a, b: bfcl_text(a) == bfcl_text(b))
 
 
 def canonical(value: Any) -> str:
@@ -36,30 +114,64 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-def contains_phrase(text: str, phrase: str) -> bool:
-    """Whether ``phrase`` occurs in ``text`` as whole words, both normalized."""
-    hay, needle = normalize_text(text), normalize_text(phrase)
-    if not needle:
-        return not hay
-    return f" {needle} " in f" {hay} "
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def values_match(predicted: Any, gold: Any, policy: MatchPolicy) -> bool:
-    """Compare one argument value under a match policy."""
-    if policy == "contains" and isinstance(predicted, str) and isinstance(gold, str):
-        return contains_phrase(predicted, gold)
-    if policy in ("normalized", "contains"):
-        if isinstance(predicted, str) and isinstance(gold, str):
-            return normalize_text(predicted) == normalize_text(gold)
-        numeric = (int, float)
-        if (
-            isinstance(predicted, numeric)
-            and isinstance(gold, numeric)
-            and not isinstance(predicted, bool)
-            and not isinstance(gold, bool)
-        ):
+def _says_number(schema: Mapping[str, Any]) -> bool:
+    kind = schema.get("type")
+    return kind == "number" or (isinstance(kind, list) and "number" in kind)
+
+
+def _as(value: Any, kind: type, fallback: Any) -> Any:
+    return value if isinstance(value, kind) else fallback
+
+
+def values_match(
+    predicted: Any,
+    gold: Any,
+    policy: str = "exact",
+    schema: Mapping[str, Any] | None = None,
+    tool: Tool | None = None,
+) -> bool:
+    """Compare one value under a match policy, recursively through arrays and objects.
+
+    ``schema`` is the value's JSON Schema (``$ref`` followed through ``tool``): it gives
+    nested ``x-match`` policies, the ``number`` type that accepts a whole number, and the
+    enums that are always exact.
+    """
+    sub: Mapping[str, Any] = tool.resolve(schema) if tool is not None else (schema or {})
+    policy = str(sub.get("x-match", policy))
+    branches = [b for k in ("anyOf", "oneOf") for b in (sub.get(k) or []) if isinstance(b, dict)]
+    if branches and any(values_match(predicted, gold, policy, b, tool) for b in branches):
+        return True
+    if "enum" in sub or "const" in sub:
+        return canonical(predicted) == canonical(gold)
+    if isinstance(predicted, str) and isinstance(gold, str):
+        rule = POLICIES.get(policy, POLICIES["exact"])
+        return rule(predicted, gold)
+    if _is_number(predicted) and _is_number(gold):
+        if json_type(predicted) == json_type(gold) or _says_number(sub) or policy != "exact":
             # Exact int/float comparison: float() would overflow on huge integers.
             return bool(predicted == gold)
+        return False
+    if isinstance(predicted, list) and isinstance(gold, list):
+        if len(predicted) != len(gold):
+            return False
+        prefix: list[Any] = _as(sub.get("prefixItems"), list, [])
+        items: dict[str, Any] = _as(sub.get("items"), dict, {})
+        return all(
+            values_match(p, g, policy, prefix[i] if i < len(prefix) else items, tool)
+            for i, (p, g) in enumerate(zip(predicted, gold, strict=True))
+        )
+    if isinstance(predicted, dict) and isinstance(gold, dict):
+        if predicted.keys() != gold.keys():
+            return False
+        props: dict[str, Any] = _as(sub.get("properties"), dict, {})
+        rest: dict[str, Any] = _as(sub.get("additionalProperties"), dict, {})
+        return all(
+            values_match(predicted[k], gold[k], policy, props.get(k, rest), tool) for k in gold
+        )
     return canonical(predicted) == canonical(gold)
 
 
@@ -68,23 +180,30 @@ def arguments_match(
     gold: Mapping[str, Any],
     tool: Tool,
     accept: Mapping[str, Sequence[Any]] | None = None,
+    optional: Sequence[str] = (),
 ) -> tuple[bool, list[str]]:
     """Whether every argument matches, and the names of those that do not.
 
     Schema defaults fill optional arguments on both sides first, so a call that omits
-    ``passengers`` matches a gold that says ``passengers: 1`` when the default is 1.
+    ``passengers`` matches a gold that says ``passengers: 1`` when the default is 1. An
+    argument named in ``optional`` (the golden case's "may be omitted") may be left out;
+    when given, it must match.
     """
     defaults = tool.defaults()
     pred = {**defaults, **predicted}
     want = {**defaults, **gold}
     accept = accept or {}
+    props = tool.parameters.get("properties", {})
     mismatched = []
     for name in sorted(set(pred) | set(want)):
+        if name not in predicted and name in optional:
+            continue  # left out, as the case allows (whatever the schema default says)
         if name not in pred or name not in want:
             mismatched.append(name)
             continue
         policy = tool.match_policy(name)
         candidates = [want[name], *accept.get(name, ())]
-        if not any(values_match(pred[name], c, policy) for c in candidates):
+        schema = props.get(name, {})
+        if not any(values_match(pred[name], c, policy, schema, tool) for c in candidates):
             mismatched.append(name)
     return not mismatched, mismatched

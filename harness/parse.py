@@ -67,6 +67,8 @@ class ParseResult(BaseModel):
     mode: ParseMode = "strict"
     extracted: bool = False
     """Lenient mode only: the JSON object was cut out of surrounding prose or a fence."""
+    calls: tuple[ParseResult, ...] = ()
+    """A JSON list of calls (a parallel answer): each call, validated."""
 
     @property
     def is_tool_call(self) -> bool:
@@ -364,5 +366,35 @@ def parse_tool_call(text: Any, catalog: Catalog, mode: ParseMode = "strict") -> 
             return _fail(rej.kind, rej.detail, mode, extracted)
         result = validate_call(data, catalog, mode)
         return result.model_copy(update={"extracted": extracted}) if extracted else result
+    except Exception as exc:
+        return _fail(ErrorKind.NOT_JSON, f"unparseable output ({type(exc).__name__})", mode)
+
+
+def parse_tool_calls(text: Any, catalog: Catalog, mode: ParseMode = "strict") -> ParseResult:
+    """Like :func:`parse_tool_call`, but a JSON list of call objects is a parallel answer.
+
+    A valid list has ``calls`` (each validated; ``no_tool`` is not a call) and ``tool``
+    set to the label of its distinct tools, sorted and joined with ``+``. Never raises.
+    """
+    try:
+        stripped = text.strip() if isinstance(text, str) else ""
+        if not stripped.startswith("["):
+            return parse_tool_call(text, catalog, mode)
+        try:
+            data = load_json_strict(stripped)
+        except _Reject as rej:
+            return _fail(rej.kind, rej.detail, mode)
+        if not isinstance(data, list) or not data:
+            return _fail(ErrorKind.NOT_OBJECT, "top level is an empty list, not a call", mode)
+        calls = []
+        for i, item in enumerate(data):
+            one = validate_call(item, catalog, mode)
+            if not one.valid:
+                return _fail(one.error or ErrorKind.NOT_JSON, f"[{i}]: {one.detail}", mode)
+            if one.tool == NO_TOOL:
+                return _fail(ErrorKind.EXTRA_KEYS, f"[{i}]: no_tool inside a list of calls", mode)
+            calls.append(one)
+        label = "+".join(sorted({c.tool for c in calls if c.tool is not None}))
+        return ParseResult(valid=True, tool=label, arguments=None, calls=tuple(calls), mode=mode)
     except Exception as exc:
         return _fail(ErrorKind.NOT_JSON, f"unparseable output ({type(exc).__name__})", mode)

@@ -34,7 +34,7 @@ from harness.results import (
     escape_text,
     storable,
 )
-from harness.scoring import CaseVerdict, score_case
+from harness.scoring import CaseVerdict, confusion_view, score_case
 
 GateSplit = Literal["all", "dev", "holdout"]
 
@@ -109,8 +109,8 @@ def run_suite(
     requests = [
         GenerationRequest(
             id=c.key,
-            messages=c.chat(fmt.system_prompt(catalogs[c.catalog])),
-            tools=fmt.tools(catalogs[c.catalog]),
+            messages=c.chat(fmt.system_prompt(c.catalog_for(catalogs[c.catalog]))),
+            tools=fmt.tools(c.catalog_for(catalogs[c.catalog])),
         )
         for c in cases
     ]
@@ -154,8 +154,8 @@ def run_suite(
     lenient: list[CaseVerdict] = []
     for case, request, out in zip(cases, requests, outputs, strict=True):
         catalog = catalogs[case.catalog]
-        strict = fmt.parse(out.text, catalog, "strict")
-        loose = fmt.parse(out.text, catalog, "lenient")
+        strict = fmt.parse_case(out.text, case, catalog, "strict")
+        loose = fmt.parse_case(out.text, case, catalog, "lenient")
         verdict = score_case(case, strict, catalog)
         lenient_verdict = score_case(case, loose, catalog)
         verdicts.append(verdict)
@@ -209,7 +209,7 @@ def run_suite(
                 fingerprint=s.fingerprint,
                 files=[Path(f).as_posix() for f in s.files],
                 n=len(s.cases),
-                tools=s.catalog.tool_names,
+                tools=s.tool_labels,
                 match_rules={
                     t.name: {a: t.match_policy(a) for a in t.properties} for t in s.catalog.tools
                 },
@@ -225,7 +225,12 @@ def run_suite(
             split: compute_metrics(slice_of(lenient, split)) for split in ("all", *SPLITS)
         },
         confusion={
-            name: confusion_matrix(v for v in verdicts if v.catalog == name) for name in catalogs
+            name: confusion_matrix(
+                confusion_view(v, c)
+                for v, c in zip(verdicts, cases, strict=True)
+                if v.catalog == name
+            )
+            for name in catalogs
         },
         gates=evaluate_gates(metrics[gate_split].overall, gated, gates),
         timing={

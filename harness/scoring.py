@@ -5,15 +5,23 @@ Pure functions over plain data, so a library user can score outputs without pyte
 
 from __future__ import annotations
 
+from collections import Counter
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from harness.catalog import NO_TOOL, Catalog
-from harness.golden import Category, GoldenCase, Split
+from harness.golden import (
+    GOLD_TOOL_ROLE,
+    OTHER_TOOL_ROLE,
+    Category,
+    GoldCall,
+    GoldenCase,
+    Split,
+)
 from harness.match import arguments_match
-from harness.parse import ErrorKind, ParseResult
+from harness.parse import ErrorKind, ParseMode, ParseResult, parse_tool_call, parse_tool_calls
 
 
 class Outcome(StrEnum):
@@ -65,8 +73,79 @@ class CaseVerdict(BaseModel):
         return f"{self.catalog}/{self.case_id}" if self.catalog else self.case_id
 
 
+def parse_output(
+    text: object, case: GoldenCase, catalog: Catalog, mode: str = "strict"
+) -> ParseResult:
+    """Parse one raw output for one case (against its own tools, if any). Never raises.
+
+    A case with a parallel target reads a JSON list of calls (or one object, one call).
+    Any other case keeps the one-object contract; a list of several valid calls there is
+    ``multiple_calls`` (invalid), anything else in a list is what the one-call parser says.
+    """
+    parse_mode: ParseMode = "lenient" if mode == "lenient" else "strict"
+    catalog = case.catalog_for(catalog)
+    if case.target.parallel:
+        return parse_tool_calls(text, catalog, parse_mode)
+    if not (isinstance(text, str) and text.lstrip().startswith("[")):
+        return parse_tool_call(text, catalog, parse_mode)
+    many = parse_tool_calls(text, catalog, parse_mode)
+    if many.valid and len(many.calls) > 1:
+        return ParseResult(
+            valid=False,
+            error=ErrorKind.MULTIPLE_CALLS,
+            detail=f"{len(many.calls)} calls where one is expected",
+            mode=parse_mode,
+        )
+    return parse_tool_call(text, catalog, parse_mode)
+
+
+def _pair(
+    predicted: list[ParseResult], gold: list[GoldCall], catalog: Catalog, used: set[int]
+) -> bool:
+    """Whether the gold calls can each take a distinct predicted call that matches it."""
+    if not gold:
+        return True
+    first, rest = gold[0], gold[1:]
+    tool = catalog.tool(first.tool)
+    for i, call in enumerate(predicted):
+        if i in used or call.tool != first.tool or tool is None:
+            continue
+        ok, _ = arguments_match(
+            call.arguments or {}, first.arguments, tool, first.accept, first.optional
+        )
+        if ok and _pair(predicted, rest, catalog, used | {i}):
+            return True
+    return False
+
+
+def _closest_mismatch(
+    predicted: list[ParseResult], gold: list[GoldCall], catalog: Catalog
+) -> list[str]:
+    """For a failed parallel match: per gold call, the arguments its closest call misses."""
+    names: list[str] = []
+    for j, want in enumerate(gold):
+        tool = catalog.tool(want.tool)
+        best: list[str] | None = None
+        for call in predicted:
+            if call.tool != want.tool or tool is None:
+                continue
+            _, missed = arguments_match(
+                call.arguments or {}, want.arguments, tool, want.accept, want.optional
+            )
+            if best is None or len(missed) < len(best):
+                best = missed
+        names.extend(f"[{j}].{n}" for n in best or [])
+    return names
+
+
 def score_case(case: GoldenCase, parsed: ParseResult, catalog: Catalog) -> CaseVerdict:
-    """Judge one parsed output against its golden case."""
+    """Judge one parsed output against its golden case.
+
+    ``catalog`` is the folder's catalog; a case with its own tools is judged against them.
+    A parallel target is matched as a multiset: every gold call needs its own matching
+    predicted call, in any order, and no call may be left over; the case counts once.
+    """
+    catalog = case.catalog_for(catalog)
     gold = case.target.tool
     common: dict[str, Any] = {
         "case_id": case.id,
@@ -93,6 +172,24 @@ def score_case(case: GoldenCase, parsed: ParseResult, catalog: Catalog) -> CaseV
         return CaseVerdict(
             **common, tool_match=False, arguments_match=False, outcome=Outcome.MISSED_CALL
         )
+    if case.target.parallel:
+        predicted = list(parsed.calls) or [parsed]
+        wanted = case.gold_calls()
+        if Counter(c.tool for c in predicted) != Counter(c.tool for c in wanted):
+            return CaseVerdict(
+                **common, tool_match=False, arguments_match=False, outcome=Outcome.WRONG_TOOL
+            )
+        ok = _pair(predicted, wanted, catalog, set())
+        mismatched = [] if ok else _closest_mismatch(predicted, wanted, catalog)
+        if not ok:
+            common["detail"] = f"arguments differ: {', '.join(mismatched) or 'pairing'}"
+        return CaseVerdict(
+            **common,
+            tool_match=True,
+            arguments_match=ok,
+            outcome=Outcome.CORRECT if ok else Outcome.WRONG_ARGUMENTS,
+            mismatched_arguments=tuple(mismatched),
+        )
     if not tool_match:
         return CaseVerdict(
             **common, tool_match=False, arguments_match=False, outcome=Outcome.WRONG_TOOL
@@ -100,7 +197,7 @@ def score_case(case: GoldenCase, parsed: ParseResult, catalog: Catalog) -> CaseV
     tool = catalog.tool(gold)
     assert tool is not None  # the golden loader checked the target tool
     ok, mismatched = arguments_match(
-        parsed.arguments or {}, case.target.arguments, tool, case.accept
+        parsed.arguments or {}, case.target.arguments, tool, case.accept, case.optional
     )
     if not ok:
         common["detail"] = f"arguments differ: {', '.join(mismatched)}"
@@ -111,3 +208,20 @@ def score_case(case: GoldenCase, parsed: ParseResult, catalog: Catalog) -> CaseV
         outcome=Outcome.CORRECT if ok else Outcome.WRONG_ARGUMENTS,
         mismatched_arguments=tuple(mismatched),
     )
+
+
+def confusion_view(verdict: CaseVerdict, case: GoldenCase) -> CaseVerdict:
+    """The verdict as the confusion matrix counts it.
+
+    A case with its own tools is counted by role, not by name: its gold row is
+    ``(the gold tool)`` (or ``no_tool``), and a valid call is ``(the gold tool)`` when it
+    names the gold tool(s) and ``(another offered tool)`` otherwise. Other cases unchanged.
+    """
+    if case.tools is None:
+        return verdict
+    gold = NO_TOOL if verdict.gold_tool == NO_TOOL else GOLD_TOOL_ROLE
+    if verdict.predicted in (NO_TOOL, "invalid"):
+        predicted = verdict.predicted
+    else:
+        predicted = GOLD_TOOL_ROLE if verdict.tool_match else OTHER_TOOL_ROLE
+    return verdict.model_copy(update={"gold_tool": gold, "predicted": predicted})

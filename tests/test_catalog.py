@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from harness.catalog import (
     NO_TOOL,
-    SUPPORTED_KEYWORDS,
     Catalog,
     catalog_from_dict,
     catalog_from_models,
@@ -80,7 +79,7 @@ def test_load_from_json_file(tmp_path: Path) -> None:
     track = catalog.tool("track_order")
     assert track is not None
     assert track.required == ["order_id"]
-    assert track.parameters["additionalProperties"] is False
+    assert track.parameters["unevaluatedProperties"] is False
     assert catalog.tool("nope") is None
 
 
@@ -141,17 +140,16 @@ class BookArgs(BaseModel):
     mode: Literal["fast", "slow"] = "fast"
 
 
-def test_catalog_from_models_inlines_enum_refs() -> None:
+def test_catalog_from_models_resolves_enum_refs() -> None:
     catalog = catalog_from_models("travel", "You book trips.", {"book": ("book a trip.", BookArgs)})
     tool = catalog.tool("book")
     assert tool is not None
     props = tool.properties
-    # Pydantic writes the enum as {"$ref": "#/$defs/Cabin"}: it must be inlined.
+    # Pydantic writes the enum as {"$ref": "#/$defs/Cabin"}: kept, and followed on read.
     assert props["cabin"]["enum"] == ["economy", "business"]
     assert props["cabin"]["type"] == "string"
     assert props["cabin"]["description"] == "Cabin class"
-    assert "$ref" not in json.dumps(tool.parameters)
-    assert "$defs" not in tool.parameters
+    assert tool.parameters["properties"]["cabin"]["$ref"] == "#/$defs/Cabin"
     assert props["seats"]["minimum"] == 1 and props["seats"]["maximum"] == 9
     assert tool.required == ["city", "cabin"]
     assert tool.match_policy("city") == "normalized"
@@ -223,30 +221,107 @@ def test_json_schemas() -> None:
 
 
 @pytest.mark.parametrize(
-    ("prop", "expected"),
+    ("prop", "path", "expected"),
     [
-        ({"type": "string", "format": "date"}, "unsupported JSON Schema keyword(s) ['format']"),
-        ({"type": "str"}, "unknown type 'str'"),
-        ({"type": ["string", "text"]}, "unknown type 'text'"),
-        ({"type": "string", "x-match": "fuzzy"}, "x-match must be one of"),
-        ("string", "a property schema must be an object"),
-        ({"anyOf": [{"type": "string"}, {"type": "chars"}]}, "order_id.anyOf[1]: unknown type"),
-        ({"type": "array", "items": {"type": "x"}}, "order_id.items: unknown type 'x'"),
-        ({"type": "object", "additionalProperties": True}, "['additionalProperties']"),
+        ({"type": "str"}, "order_id", "not a valid JSON Schema"),
+        ({"type": ["string", "text"]}, "order_id.type", "not a valid JSON Schema"),
+        ({"type": "string", "x-match": "fuzzy"}, "order_id", "x-match must be one of"),
+        ("string", "order_id", "not a valid JSON Schema"),
+        ({"anyOf": [{"type": "string"}, {"type": "chars"}]}, "order_id.anyOf[1]", "not a valid"),
+        ({"type": "array", "items": {"type": "x"}}, "order_id.items", "not a valid JSON Schema"),
+        ({"type": "string", "enum": "economy"}, "order_id.enum", "'enum' takes a list"),
+        ({"type": "integer", "minimum": "1"}, "order_id.minimum", "'minimum' a number"),
+        ({"type": "string", "pattern": "(["}, "order_id", "not a valid JSON Schema"),
+        ({"type": "string", "minimun": 1}, "order_id", "unknown JSON Schema keyword 'minimun'"),
+        ({"$ref": "#/$defs/Missing"}, "order_id.$ref", "does not resolve"),
+        ({"$ref": "http://example.com/s.json"}, "order_id.$ref", "never fetches"),
     ],
 )
-def test_bad_property_schema(prop: Any, expected: str) -> None:
+def test_bad_property_schema(prop: Any, path: str, expected: str) -> None:
     with pytest.raises(CatalogError) as err:
         catalog_from_dict(with_property(prop), source="cat.json")
     message = str(err.value)
-    assert message.startswith("cat.json: tools[0].parameters.properties.order_id")
+    prefix = "cat.json: tools[0] (tool 'track_order').parameters.properties."
+    assert message.startswith(prefix + path), message
     assert expected in message
 
 
-def test_unsupported_keyword_lists_the_supported_ones() -> None:
-    with pytest.raises(CatalogError) as err:
-        catalog_from_dict(with_property({"type": "string", "oneOf": []}))
-    assert str(sorted(SUPPORTED_KEYWORDS)) in str(err.value)
+def test_invalid_pattern_is_refused_at_load_and_names_the_fix() -> None:
+    # The metaschema's "regex" format catches it; the message names path and fix.
+    with pytest.raises(CatalogError, match=r"properties\.order_id.*pattern.*Fix the value"):
+        catalog_from_dict(with_property({"type": "string", "pattern": "a{2,1}"}))
+
+
+@pytest.mark.parametrize(
+    "top",
+    [
+        {"oneOf": [{"required": ["order_id"]}, {"required": ["email"]}]},
+        {"minProperties": 1},
+        {"allOf": [{"properties": {"email": {"type": "string", "format": "email"}}}]},
+    ],
+)
+def test_top_level_keywords_are_enforced(top: dict[str, Any]) -> None:
+    from harness.schema import validate_arguments
+
+    data = shop_dict()
+    params = data["tools"][0]["parameters"]
+    params["properties"]["email"] = {"type": "string", "format": "email"}
+    params["required"] = []
+    params.update(top)
+    tool = catalog_from_dict(data).tool("track_order")
+    assert tool is not None
+    assert validate_arguments({"order_id": "ORD-1"}, tool.parameters) is None
+    bad = {} if "allOf" not in top else {"email": "not an email"}
+    problem = validate_arguments(bad, tool.parameters)
+    assert problem is not None and problem[0] in ("invalid_value", "missing_argument"), problem
+    assert validate_arguments({"order_id": "x", "other": 1}, tool.parameters) == (
+        "unexpected_argument",
+        "arguments.other: not an argument of this tool",
+    )
+    # A name declared inside a branch is not the unexpected one.
+    both = {"email": "a@b.example", "order_id": "x", "other": 1}
+    assert validate_arguments(both, tool.parameters) == (
+        "unexpected_argument",
+        "arguments.other: not an argument of this tool",
+    )
+
+
+def test_real_world_schema_features_load_and_validate() -> None:
+    from harness.schema import validate_arguments
+
+    params = {
+        "type": "object",
+        "$defs": {
+            "Leg": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}, "nights": {"type": "integer"}},
+                "required": ["city"],
+                "additionalProperties": False,
+            }
+        },
+        "properties": {
+            "legs": {"type": "array", "items": {"$ref": "#/$defs/Leg"}, "minItems": 1},
+            "note": {"type": ["string", "null"]},
+            "when": {"type": "string", "format": "date"},
+            "pay": {"oneOf": [{"type": "integer"}, {"type": "string", "pattern": "^card-"}]},
+        },
+        "required": ["legs"],
+    }
+    catalog = catalog_from_dict({"name": "t", "tools": [{"name": "plan", "parameters": params}]})
+    tool = catalog.tool("plan")
+    assert tool is not None
+    ok = {"legs": [{"city": "Oslo", "nights": 2}], "note": None, "when": "2026-05-01", "pay": 3}
+    assert validate_arguments(ok, tool.parameters) is None
+    assert validate_arguments({"legs": [{"city": "Oslo", "nights": 1.5}]}, tool.parameters) == (
+        "wrong_type",
+        "arguments.legs[0].nights: expected integer, got number",
+    )
+    problem = validate_arguments({"legs": [{"city": "a"}], "when": "May 1"}, tool.parameters)
+    assert problem == ("invalid_value", "arguments.when: 'May 1' is not a valid date")
+    assert tool.signature() == (
+        "plan(legs: list[{city: str, nights?: int}], note: str | null (optional), "
+        "when: str (optional), pay: int | str (optional))"
+    )
 
 
 def test_duplicate_tool() -> None:
@@ -259,11 +334,13 @@ def test_duplicate_tool() -> None:
 def test_no_tool_is_reserved() -> None:
     data = shop_dict()
     data["tools"][0]["name"] = NO_TOOL
-    with pytest.raises(CatalogError, match=r"tools\[0\]: .*'no_tool' is reserved"):
+    with pytest.raises(
+        CatalogError, match=r"tools\[0\] \(tool 'no_tool'\): .*'no_tool' is reserved"
+    ):
         catalog_from_dict(data)
 
 
-@pytest.mark.parametrize("name", ["", "has space", "1abc", "a" * 65, 42])
+@pytest.mark.parametrize("name", ["", "has space", "-abc", "a" * 129, 42, "a/b"])
 def test_bad_tool_name(name: Any) -> None:
     data = shop_dict()
     data["tools"][0]["name"] = name
@@ -271,15 +348,16 @@ def test_bad_tool_name(name: Any) -> None:
         catalog_from_dict(data)
 
 
-def test_unresolvable_ref() -> None:
-    params = {"type": "object", "properties": {"a": {"$ref": "#/$defs/Missing"}}, "$defs": {}}
-    with pytest.raises(CatalogError, match="cannot resolve \\$ref '#/\\$defs/Missing'"):
-        normalize_parameters(params, "where")
-    with pytest.raises(CatalogError, match="cannot resolve"):
-        normalize_parameters({"properties": {"a": {"$ref": "http://x/y"}}}, "where")
+@pytest.mark.parametrize("name", ["math.factorial", "get-weather", "ns:tool", "1st_tool"])
+def test_tool_names_with_dots_and_dashes_are_kept(name: str) -> None:
+    data = shop_dict()
+    data["tools"][0]["name"] = name
+    catalog = catalog_from_dict(data)
+    assert catalog.tool_names[0] == name
+    assert f"- {name}(order_id: str)" in catalog.system_prompt()
 
 
-def test_ref_siblings_and_nested_refs_are_kept() -> None:
+def test_ref_siblings_and_nested_refs_are_followed() -> None:
     params = {
         "type": "object",
         "properties": {
@@ -288,19 +366,26 @@ def test_ref_siblings_and_nested_refs_are_kept() -> None:
         },
         "$defs": {"A": {"type": "string", "enum": ["x", "y"]}},
     }
-    out = normalize_parameters(params, "w")
-    assert out["properties"]["a"] == {"default": "x", "type": "string", "enum": ["x", "y"]}
-    assert out["properties"]["b"]["items"] == {"type": "string", "enum": ["x", "y"]}
+    tool = catalog_from_dict({"name": "t", "tools": [{"name": "f", "parameters": params}]}).tools[0]
+    assert tool.properties["a"] == {"default": "x", "type": "string", "enum": ["x", "y"]}
+    assert tool.signature() == 'f(a: "x"|"y" = "x", b: list["x"|"y"] (optional))'
+    from harness.schema import validate_arguments
+
+    assert validate_arguments({"b": ["x", "z"]}, tool.parameters) == (
+        "invalid_value",
+        "arguments.b[1]: 'z' is not one of ['x', 'y']",
+    )
+    assert normalize_parameters(params, "w")["properties"]["a"]["$ref"] == "#/$defs/A"
 
 
 @pytest.mark.parametrize(
     ("params", "expected"),
     [
-        ([], "parameters must be a JSON Schema object"),
-        ({"type": "array"}, "parameters must have type 'object'"),
-        ({"properties": []}, "properties must be an object"),
-        ({"properties": {"a": {}}, "required": ["b"]}, "required must list names from properties"),
-        ({"properties": {"a": {}}, "required": "a"}, "required must list names from properties"),
+        ([], "must be a JSON Schema object"),
+        ({"type": "array"}, "the arguments of a call are an object"),
+        ({"properties": []}, "not a valid JSON Schema"),
+        ({"properties": {"a": {}}, "required": ["b"]}, "'b' is not in properties"),
+        ({"properties": {"a": {}}, "required": "a"}, "not a valid JSON Schema"),
     ],
 )
 def test_bad_parameters(params: Any, expected: str) -> None:
@@ -322,12 +407,11 @@ def test_parameters_default_to_no_arguments() -> None:
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        ([], "a catalog must be a JSON object"),
+        (3, "a catalog is a JSON object"),
         ({"tools": []}, "missing field 'name'"),
         ({"name": "x"}, "missing field 'tools'"),
-        ({"name": "x", "tools": []}, "'tools' must be a non-empty list"),
-        ({"name": "x", "tools": {"a": 1}}, "'tools' must be a non-empty list"),
-        ({"name": "x", "tools": ["a"]}, r"tools\[0\] must be an object"),
+        ({"name": "x", "tools": {"a": 1}}, "'tools' must be a list"),
+        ({"name": "x", "tools": ["a"]}, r"tools\[0\]: a tool must be an object"),
     ],
 )
 def test_bad_catalog_shape(data: Any, expected: str) -> None:
@@ -372,3 +456,54 @@ def test_catalog_is_frozen() -> None:
     assert isinstance(catalog, Catalog)
     with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen-instance error
         catalog.name = "other"  # type: ignore[misc]
+
+
+# --- catalog formats ----------------------------------------------------------------------
+
+ARGS = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+
+
+def test_openai_tool_list(tmp_path: Path) -> None:
+    tools = [
+        {"type": "function", "function": {"name": "math.factorial", "description": "n!",
+                                          "parameters": ARGS}},
+    ]  # fmt: skip
+    folder = tmp_path / "maths"
+    folder.mkdir()
+    catalog = load_catalog(write_json(folder / "catalog.json", tools))
+    assert catalog.name == "maths"  # a bare list takes the folder's name
+    assert catalog.tool_names == ["math.factorial"]
+    assert catalog.tools[0].required == ["n"]
+
+
+def test_mcp_tools_with_input_schema() -> None:
+    data = {"tools": [{"name": "get-weather", "description": "w", "inputSchema": ARGS}]}
+    catalog = catalog_from_dict(data, name="mcp")
+    assert catalog.name == "mcp"
+    assert catalog.tools[0].name == "get-weather"
+    assert catalog.tools[0].properties == {"n": {"type": "integer"}}
+
+
+def test_catalog_with_its_own_name_and_openai_tools() -> None:
+    data = {"name": "x", "tools": [{"type": "function", "function": {"name": "f"}}]}
+    assert catalog_from_dict(data).tools[0].signature() == "f()"
+
+
+def test_latin1_catalog_is_one_clear_paragraph(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.json"
+    path.write_bytes('{"name": "caf\u00e9", "tools": []}'.encode("latin-1"))
+    with pytest.raises(CatalogError) as err:
+        load_catalog(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: not UTF-8 text (byte 0xe9")
+    assert "Save the catalog as UTF-8" in message and "\n" not in message
+
+
+def test_catalog_module_that_raises_is_one_clear_paragraph(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.py"
+    path.write_text("x = 1\nraise RuntimeError('no network here')\n")
+    with pytest.raises(CatalogError) as err:
+        load_catalog(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}:2: the catalog module raised RuntimeError: no network")
+    assert err.value.__cause__ is None and err.value.__suppress_context__

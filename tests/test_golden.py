@@ -222,8 +222,8 @@ def test_unreadable_file(tmp_path: Path) -> None:
 
 def test_bad_catalog_is_a_golden_error(tmp_path: Path) -> None:
     folder = make_folder(tmp_path, ("cases.jsonl", [TRACK]))
-    (folder / "catalog.json").write_text('{"name": "x", "tools": []}')
-    with pytest.raises(GoldenFileError, match="'tools' must be a non-empty list"):
+    (folder / "catalog.json").write_text('{"name": "x", "tools": {}}')
+    with pytest.raises(GoldenFileError, match="'tools' must be a list"):
         load_golden(folder)
 
 
@@ -417,3 +417,106 @@ def test_bundled_golden_sets_load() -> None:
     for golden_set in sets:
         assert golden_set.cases
         assert len({c.id for c in golden_set.cases}) == len(golden_set.cases)
+
+
+# --- catalogs across folders, per-case tools, optional arguments, parallel targets --------
+
+
+def test_duplicate_catalog_names_across_folders_name_both_paths(tmp_path: Path) -> None:
+    first = make_folder(tmp_path, ("cases.jsonl", [TRACK]), name="a")
+    second = make_folder(tmp_path, ("cases.jsonl", [TRACK]), name="b")
+    (second / "catalog.json").write_text(json.dumps({**CATALOG, "name": "a"}))
+    with pytest.raises(GoldenFileError) as err:
+        load_golden(tmp_path)
+    message = str(err.value)
+    assert message.startswith(f"{second}: catalog name 'a'")
+    assert str(first) in message and "rename one" in message
+
+
+MATHS = [
+    {"type": "function", "function": {"name": "math.factorial", "description": "n!",
+     "parameters": {"type": "object", "properties": {"n": {"type": "integer"}},
+                    "required": ["n"]}}},
+]  # fmt: skip
+
+
+def test_a_case_with_its_own_tools(tmp_path: Path) -> None:
+    row = {
+        "id": "fact",
+        "category": "positive",
+        "prompt": "5!",
+        "tools": MATHS,
+        "target": {"tool": "math.factorial", "arguments": {"n": 5}},
+    }
+    (golden_set,) = load_golden(make_folder(tmp_path, ("cases.jsonl", [row, TRACK])))
+    own, folder_case = golden_set.cases
+    assert own.tools is not None and own.tools.name == "shop/fact"
+    assert own.catalog == "shop" and own.key == "shop/fact"  # grouped by folder
+    prompt = own.chat(own.catalog_for(golden_set.catalog).system_prompt())[0]["content"]
+    assert "- math.factorial(n: int): n!" in prompt and "track_order" not in prompt
+    assert folder_case.catalog_for(golden_set.catalog) is golden_set.catalog
+    assert golden_set.tool_labels == [
+        "track_order",
+        "paint",
+        "(the gold tool)",
+        "(another offered tool)",
+    ]
+
+
+def test_per_case_tools_are_checked_like_a_catalog(tmp_path: Path) -> None:
+    row = {"id": "x", "category": "positive", "prompt": "5!", "tools": MATHS,
+           "target": {"tool": "math.factorial", "arguments": {"n": "5"}}}  # fmt: skip
+    text, _ = load_error(tmp_path, [row])
+    assert "target.arguments.n: wrong type: expected integer, got string" in text
+    bad = {**row, "tools": [{"name": "f", "parameters": {"type": "object",
+           "properties": {"a": {"enum": "x"}}}}]}  # fmt: skip
+    text, _ = load_error(tmp_path / "2", [bad])
+    assert "tools: tools[0] (tool 'f').parameters.properties.a.enum" in text
+
+
+def test_optional_arguments_on_a_golden_line(tmp_path: Path) -> None:
+    row = {
+        "id": "p",
+        "category": "positive",
+        "prompt": "paint it red",
+        "target": {"tool": "paint", "arguments": {"colour": "red", "coats": 2}},
+        "optional": ["coats"],
+    }
+    (golden_set,) = load_golden(make_folder(tmp_path, ("cases.jsonl", [row])))
+    assert golden_set.cases[0].optional == ("coats",)
+    text, _ = load_error(tmp_path / "2", [{**row, "optional": ["colour"]}])
+    assert "optional.colour: is a required argument" in text
+    text, _ = load_error(tmp_path / "3", [{**row, "optional": ["size"]}])
+    assert "optional.size: is not an argument of 'paint'" in text
+
+
+def test_parallel_target(tmp_path: Path) -> None:
+    row = {
+        "id": "two",
+        "category": "positive",
+        "prompt": "Track ORD-1 and paint it blue",
+        "target": [
+            {"tool": "track_order", "arguments": {"order_id": "ORD-1"}},
+            {"tool": "paint", "arguments": {"colour": "blue"}, "optional": ["coats"]},
+        ],
+    }
+    (golden_set,) = load_golden(make_folder(tmp_path, ("cases.jsonl", [row])))
+    case = golden_set.cases[0]
+    assert case.target.parallel and case.target.tool == "paint+track_order"
+    assert [c.tool for c in case.gold_calls()] == ["track_order", "paint"]
+    assert case.gold_calls()[1].optional == ("coats",)
+    assert "calls" not in Target(tool="paint").model_dump()  # one-call targets unchanged
+    bad = {**row, "target": [{"tool": "paint", "arguments": {"colour": "green"}}]}
+    text, _ = load_error(tmp_path / "2", [bad])
+    assert "target[0].arguments.colour: invalid value" in text
+    text, _ = load_error(tmp_path / "3", [{**row, "accept": {}}])
+    assert "accept: a parallel target takes accept/optional per call" in text
+
+
+def test_duplicate_key_in_a_line_is_refused(tmp_path: Path) -> None:
+    line = (
+        '{"id": "a", "category": "chitchat", "prompt": "hi", "prompt": "yo", '
+        '"target": {"tool": "no_tool"}}'
+    )
+    text, path = load_error(tmp_path, [line])
+    assert text.startswith(f"{path}:1: prompt: the key appears twice")

@@ -47,8 +47,11 @@ TOOL = make_tool()
     ("text", "expected"),
     [
         ("New  York", "new york"),
-        ("  New-York!! ", "new york"),
+        ("  New York!! ", "new york"),
+        ("New-York", "new-york"),
         ("NEW_YORK", "new york"),
+        ("3x + 2", "3x + 2"),
+        ("costs 3.50.", "costs 3.50"),
         ("Straße", "strasse"),
         ("ｆｕｌｌ width", "full width"),
         ("", ""),
@@ -88,7 +91,7 @@ def test_exact_is_type_aware(predicted: Any, gold: Any, expected: bool) -> None:
     ("predicted", "gold", "expected"),
     [
         ("new york city", "New York City", True),
-        ("New-York", "new york", True),
+        ("New-York", "new york", False),  # a dash may be a minus: never ignored
         ("Boston", "new york", False),
         (3, 3.0, True),
         (3.0, 3, True),
@@ -113,7 +116,7 @@ def test_arguments_match_exact() -> None:
 
 def test_arguments_match_normalized_argument() -> None:
     gold = {"city": "New York", "code": "AF1", "price": 120}
-    predicted = {"city": "new-york", "code": "AF1", "price": 120.0}
+    predicted = {"city": "new york!", "code": "AF1", "price": 120.0}
     assert arguments_match(predicted, gold, TOOL) == (True, [])
 
 
@@ -178,3 +181,120 @@ def test_contains_policy_is_declared_in_the_catalog() -> None:
     assert tool is not None
     assert tool.match_policy("reason") == "contains"
     assert tool.match_policy("order_id") == "exact"
+
+
+# --- policies by name, recursion, optional arguments -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("policy", "predicted", "gold", "expected"),
+    [
+        ("exact", "Paris", "paris", False),
+        ("casefold", "PARIS", "paris", True),
+        ("casefold", "New  York", "new york", False),
+        ("casefold-space", "New  York ", "new york", True),
+        ("casefold-space", "inches?", "inches", False),
+        ("casefold", "inches?", "inches", False),
+        ("text", "inches?", "inches", True),
+        ("text", "3x + 2", "3x - 2", False),
+        ("text", "x^2", "x2", False),
+        ("text", "a = b", "a < b", False),
+        ("text", "1.5", "15", False),
+        ("text", "-5", "5", False),
+        ("text", "10%", "10", False),
+        ("normalized", "3x + 2", "3x - 2", False),  # the deprecated alias of text
+        ("bfcl", "3x + 2", "3X+2", True),
+        ("bfcl", "3x - 2", "3x 2", True),  # BFCL's own rule drops '-': parity only
+        ("bfcl", "3x + 2", "3x - 2", False),
+        ("bfcl", "inches?", "inches", False),
+        ("contains", "it was 3x - 2 today", "3x - 2", True),
+        ("contains", "it was 3x + 2 today", "3x - 2", False),
+    ],
+)
+def test_policies_say_what_they_ignore(
+    policy: str, predicted: str, gold: str, expected: bool
+) -> None:
+    assert values_match(predicted, gold, policy) is expected
+
+
+def test_policy_registry_takes_new_policies() -> None:
+    from harness.match import POLICIES, register_policy
+
+    register_policy("test-length", lambda a, b: len(a) == len(b))
+    try:
+        assert values_match("abc", "xyz", "test-length")
+        catalog_from_dict(
+            {"name": "t", "tools": [{"name": "f", "parameters": {"type": "object",
+             "properties": {"a": {"type": "string", "x-match": "test-length"}}}}]}
+        )  # fmt: skip
+    finally:
+        POLICIES.pop("test-length")
+
+
+def nested_tool() -> Tool:
+    params = {
+        "type": "object",
+        "properties": {
+            "cities": {"type": "array", "items": {"type": "string", "x-match": "casefold"}},
+            "weights": {"type": "array", "items": {"type": "number"}},
+            "counts": {"type": "array", "items": {"type": "integer"}},
+            "leg": {
+                "type": "object",
+                "properties": {
+                    "to": {"type": "string", "x-match": "text"},
+                    "cabin": {"type": "string", "enum": ["Economy", "Business"]},
+                    "km": {"type": "number"},
+                },
+            },
+            "unit": {"type": "string", "default": "cm"},
+        },
+    }
+    tool = catalog_from_dict({"name": "n", "tools": [{"name": "f", "parameters": params}]}).tools[0]
+    return tool
+
+
+NESTED = nested_tool()
+
+
+@pytest.mark.parametrize(
+    ("predicted", "gold", "expected"),
+    [
+        ({"cities": ["SANTA BARBARA"]}, {"cities": ["Santa Barbara"]}, True),
+        ({"cities": ["Santa Barbara", "x"]}, {"cities": ["Santa Barbara"]}, False),
+        ({"weights": [12, 0.5]}, {"weights": [12.0, 0.5]}, True),
+        ({"counts": [12.0]}, {"counts": [12]}, False),
+        ({"leg": {"to": "oslo.", "km": 3}}, {"leg": {"to": "Oslo", "km": 3.0}}, True),
+        ({"leg": {"to": "Oslo", "cabin": "economy"}}, {"leg": {"to": "Oslo", "cabin": "Economy"}},
+         False),
+        ({"leg": {"to": "Oslo"}}, {"leg": {"to": "Oslo", "km": 3.0}}, False),
+    ],
+)  # fmt: skip
+def test_policies_apply_inside_arrays_and_objects(
+    predicted: dict[str, Any], gold: dict[str, Any], expected: bool
+) -> None:
+    assert arguments_match(predicted, gold, NESTED)[0] is expected
+
+
+def test_optional_arguments_may_be_left_out_but_must_match_when_given() -> None:
+    gold = {"cities": ["Oslo"], "unit": "mm"}
+    assert arguments_match({"cities": ["Oslo"]}, gold, NESTED, optional=["unit"]) == (True, [])
+    assert arguments_match({"cities": ["Oslo"], "unit": "mm"}, gold, NESTED, optional=["unit"])[0]
+    assert arguments_match({"cities": ["Oslo"], "unit": "in"}, gold, NESTED, optional=["unit"]) == (
+        False,
+        ["unit"],
+    )
+    # Without "optional", leaving it out means the default ("cm"), which is not "mm".
+    assert arguments_match({"cities": ["Oslo"]}, gold, NESTED) == (False, ["unit"])
+    # Optional and absent from the gold: giving a value the gold lacks is a mismatch.
+    assert arguments_match({"weights": [1]}, {}, NESTED, optional=["weights"]) == (
+        False,
+        ["weights"],
+    )
+
+
+def test_bfcl_policy_is_bfcls_own_code() -> None:
+    from harness.match import bfcl_text
+
+    assert bfcl_text("April 1, 2024") == bfcl_text("april 1 2024") == "april12024"
+    assert bfcl_text("it's") == 'it"s'
+    assert bfcl_text("a\tb") == "a\tb"  # only spaces, as in BFCL's regex

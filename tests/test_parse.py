@@ -201,7 +201,8 @@ def test_every_error_kind_is_reachable() -> None:
         '{"tool": "book", "arguments": {"cabin": "coach"}}',
     ]
     seen = {parse(t, TRAVEL).error for t in texts}
-    # multiple_calls belongs to the tool-call formats (tests/test_formats.py).
+    # multiple_calls needs a case that wants one call (harness.scoring.parse_output) or a
+    # tool-call format (tests/test_formats.py).
     assert seen == set(ErrorKind) - {ErrorKind.MULTIPLE_CALLS}
 
 

@@ -50,7 +50,9 @@ def test_json_type(value: Any, expected: str) -> None:
         (None, {"anyOf": [{"type": "string"}, {"type": "null"}]}),
         ("anything", {}),
         (True, {"minimum": 5}),  # bounds apply to numbers only, and a boolean is not one
-        (3, {"anyOf": []}),
+        ({"a": [1, {"b": "x"}]}, {"type": "object", "properties": {"a": {"type": "array"}}}),
+        ("2026-02-28", {"type": "string", "format": "date"}),
+        ([1.5, 2], {"type": "array", "items": {"type": "number"}}),
     ],
 )
 def test_valid_values(value: Any, schema: dict[str, Any]) -> None:
@@ -75,8 +77,11 @@ def test_valid_values(value: Any, schema: dict[str, Any]) -> None:
         (float("inf"), {}, "non_finite", "NaN and Infinity"),
         (4, {"minimum": 5}, "invalid_value", "4 < minimum 5"),
         (6, {"maximum": 5}, "invalid_value", "6 > maximum 5"),
-        (4, {"exclusiveMinimum": 4}, "invalid_value", "4 <= 4"),
-        (6, {"exclusiveMaximum": 6}, "invalid_value", "6 >= 6"),
+        (4, {"exclusiveMinimum": 4}, "invalid_value", "4 <= exclusiveMinimum 4"),
+        (6, {"exclusiveMaximum": 6}, "invalid_value", "6 >= exclusiveMaximum 6"),
+        ("2026-02-30", {"format": "date"}, "invalid_value", "is not a valid date"),
+        ("a", {"oneOf": [{"type": "string"}, {"minLength": 1}]}, "invalid_value", "arguments.x"),
+        ({"k": 1}, {"properties": {"k": {"type": "string"}}}, "wrong_type", "arguments.x.k: "),
         ("a", {"minLength": 2}, "invalid_value", "shorter than 2 characters"),
         ("abc", {"maxLength": 2}, "invalid_value", "longer than 2 characters"),
         ("X-1", {"pattern": r"^ORD-"}, "invalid_value", "does not match '^ORD-'"),
@@ -100,9 +105,23 @@ def test_long_values_are_shortened_in_details() -> None:
     assert "..." in problem[1]
 
 
-def test_bad_pattern_is_a_catalog_error() -> None:
-    with pytest.raises(CatalogError, match="bad pattern"):
-        validate_value("a", {"pattern": "("}, "arguments.x")
+@pytest.mark.parametrize(
+    ("schema", "expected"),
+    [
+        ({"type": "object", "properties": {"a": {"pattern": "("}}}, "not a valid JSON Schema"),
+        ({"type": "object", "properties": {"a": {"enum": "economy"}}}, "'enum' takes a list"),
+        ({"type": "object", "properties": {"a": {"minimum": "1"}}}, "'minimum' a number"),
+        ({"type": "object", "properties": {"a": {"$ref": "#/$defs/B"}}}, "does not resolve"),
+        ({"type": "object", "properties": {"a": {"typo": 1}}}, "unknown JSON Schema keyword"),
+        ({"type": "object", "patternProperties": {"(": {}}}, "not a valid JSON Schema"),
+    ],
+)
+def test_check_schema_refuses_at_load_time(schema: dict[str, Any], expected: str) -> None:
+    from harness.schema import check_schema
+
+    with pytest.raises(CatalogError, match=expected) as err:
+        check_schema(schema, "cat.json: tools[0]")
+    assert str(err.value).startswith("cat.json: tools[0].parameters")
 
 
 PARAMS = {
@@ -137,3 +156,17 @@ def test_validate_arguments_without_properties() -> None:
     assert validate_arguments({}, {}) is None
     problem = validate_arguments({"x": 1}, {})
     assert problem is not None and problem[0] == "unexpected_argument"
+
+
+def test_unexpected_argument_is_named_when_others_are_declared_in_branches() -> None:
+    params = {
+        "type": "object",
+        "allOf": [{"properties": {"a": {"type": "integer"}}}],
+        "oneOf": [{"properties": {"b": {"type": "integer"}}}],
+        "unevaluatedProperties": False,
+    }
+    assert validate_arguments({"a": 1, "b": 2}, params) is None
+    assert validate_arguments({"a": 1, "b": 2, "c": 3}, params) == (
+        "unexpected_argument",
+        "arguments.c: not an argument of this tool",
+    )

@@ -151,3 +151,118 @@ def test_lenient_parse_scores_the_same_way() -> None:
 def test_key_without_catalog() -> None:
     case = HELLO.model_copy(update={"catalog": ""})
     assert score(case, '{"tool": "no_tool", "reason": "x"}').key == "hello"
+
+
+# --- parallel targets, multiple calls, per-case tools --------------------------------------
+
+from harness.catalog import catalog_from_dict  # noqa: E402
+from harness.golden import GoldCall  # noqa: E402
+from harness.scoring import parse_output  # noqa: E402
+
+TWO = GoldenCase(
+    id="two",
+    category=Category.POSITIVE,
+    prompt="Where are ORD-1 and ORD-2?",
+    target=Target(
+        tool="track_order",
+        calls=(
+            GoldCall(tool="track_order", arguments={"order_id": "ORD-1"}),
+            GoldCall(
+                tool="track_order", arguments={"order_id": "ORD-2"}, accept={"order_id": ["ord-2"]}
+            ),
+        ),
+    ),
+    catalog="customer_support",
+)
+
+
+def call(order_id: str) -> dict[str, Any]:
+    return {"tool": "track_order", "arguments": {"order_id": order_id}}
+
+
+def score_output(case: GoldenCase, output: str, mode: str = "strict") -> CaseVerdict:
+    return score_case(case, parse_output(output, case, CS, mode), CS)
+
+
+@pytest.mark.parametrize(
+    ("output", "outcome"),
+    [
+        ([call("ORD-1"), call("ORD-2")], Outcome.CORRECT),
+        ([call("ord-2"), call("ORD-1")], Outcome.CORRECT),  # any order, accept per call
+        ([call("ORD-1"), call("ORD-1")], Outcome.WRONG_ARGUMENTS),  # a multiset, not a set
+        ([call("ORD-1")], Outcome.WRONG_TOOL),  # one call short
+        ([call("ORD-1"), call("ORD-2"), call("ORD-3")], Outcome.WRONG_TOOL),  # one too many
+        ([call("ORD-1"), {"tool": "track_order", "arguments": {}}], Outcome.INVALID),
+        ({"tool": "no_tool", "reason": "?"}, Outcome.MISSED_CALL),
+    ],
+)
+def test_parallel_target_is_a_multiset(output: Any, outcome: Outcome) -> None:
+    import json
+
+    verdict = score_output(TWO, json.dumps(output))
+    assert verdict.outcome is outcome, verdict
+    assert verdict.gold_tool == "track_order"
+
+
+def test_parallel_invalid_call_names_its_index() -> None:
+    import json
+
+    verdict = score_output(TWO, json.dumps([call("ORD-1"), {"tool": "track_order"}]))
+    assert verdict.error is ErrorKind.MISSING_ARGUMENTS
+    assert verdict.detail.startswith("[1]: ")
+
+
+def test_several_calls_where_one_is_expected_are_multiple_calls() -> None:
+    import json
+
+    verdict = score_output(REFUND, json.dumps([json.loads(refund()), json.loads(refund())]))
+    assert verdict.outcome is Outcome.INVALID and verdict.error is ErrorKind.MULTIPLE_CALLS
+    one = score_output(REFUND, json.dumps([json.loads(refund())]))
+    assert one.error is ErrorKind.NOT_OBJECT  # the one-call contract is one object
+    assert score_output(REFUND, refund()).outcome is Outcome.CORRECT
+
+
+def test_a_case_with_its_own_tools_is_judged_against_them() -> None:
+    own = catalog_from_dict(
+        {"name": "customer_support/own", "tools": [{"name": "math.factorial", "parameters": {
+            "type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}}]}
+    )  # fmt: skip
+    case = GoldenCase(
+        id="own",
+        category=Category.POSITIVE,
+        prompt="5!",
+        target=Target(tool="math.factorial", arguments={"n": 5}),
+        catalog="customer_support",
+        tools=own,
+    )
+    assert score_output(case, '{"tool": "math.factorial", "arguments": {"n": 5}}').passed
+    verdict = score_output(case, refund())  # a folder tool is not offered here
+    assert verdict.error is ErrorKind.UNKNOWN_TOOL
+    assert verdict.catalog == "customer_support"
+
+
+def test_cases_with_their_own_tools_are_counted_by_role_in_the_confusion_matrix() -> None:
+    from harness.metrics import confusion_matrix
+    from harness.scoring import confusion_view
+
+    own = catalog_from_dict(
+        {"name": "customer_support/own", "tools": [
+            {"name": "f.a", "parameters": {"type": "object", "properties": {}}},
+            {"name": "f.b", "parameters": {"type": "object", "properties": {}}}]}
+    )  # fmt: skip
+    case = GoldenCase(
+        id="own",
+        category=Category.POSITIVE,
+        prompt="a",
+        target=Target(tool="f.a"),
+        catalog="customer_support",
+        tools=own,
+    )
+    outputs = ['{"tool": "f.a", "arguments": {}}', '{"tool": "f.b", "arguments": {}}', "x"]
+    views = [confusion_view(score_output(case, o), case) for o in outputs]
+    assert confusion_matrix(views) == {
+        "(the gold tool)": {"(the gold tool)": 1, "(another offered tool)": 1, "invalid": 1}
+    }
+    assert score_output(case, outputs[1]).predicted == "f.b"  # the case keeps the name
+    plain = score_output(REFUND, refund())
+    assert confusion_view(plain, REFUND) is plain

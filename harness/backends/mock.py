@@ -126,7 +126,11 @@ def gold_replay_rows(sets: Sequence[Any]) -> list[dict[str, str]]:
     rows = []
     for golden_set in sets:
         for case in golden_set.cases:
-            if case.target.tool == "no_tool":
+            if case.target.calls:
+                output: Any = [
+                    {"tool": c.tool, "arguments": c.arguments} for c in case.target.calls
+                ]
+            elif case.target.tool == "no_tool":
                 output = {"tool": "no_tool", "reason": f"no tool fits this {case.category.value}"}
             else:
                 output = {"tool": case.target.tool, "arguments": case.target.arguments}

@@ -6,11 +6,14 @@ Kept apart from the package ``__init__`` so the format modules import it without
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.catalog import Catalog
 from harness.errors import RoutecheckError
 from harness.parse import ParseMode, ParseResult
+
+if TYPE_CHECKING:
+    from harness.golden import GoldenCase
 
 FORMATS = ("json", "native", "openai-tools")
 """Every output format, in the order the docs list them."""
@@ -36,6 +39,12 @@ class OutputFormat(ABC):
     @abstractmethod
     def parse(self, text: str, catalog: Catalog, mode: ParseMode = "strict") -> ParseResult:
         """A raw output in, a verdict out; never raises, whatever ``text`` holds."""
+
+    def parse_case(
+        self, text: str, case: GoldenCase, catalog: Catalog, mode: ParseMode = "strict"
+    ) -> ParseResult:
+        """Parse the output of one case, against the case's own tools when it has some."""
+        return self.parse(text, case.catalog_for(catalog), mode)
 
 
 def catalog_tools(catalog: Catalog) -> tuple[dict[str, Any], ...]:

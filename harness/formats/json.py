@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from harness.catalog import Catalog
 from harness.formats.base import OutputFormat
+from harness.golden import GoldenCase
 from harness.parse import ParseMode, ParseResult, parse_tool_call
+from harness.scoring import parse_output
 
 
 class JsonFormat(OutputFormat):
@@ -18,3 +20,9 @@ class JsonFormat(OutputFormat):
 
     def parse(self, text: str, catalog: Catalog, mode: ParseMode = "strict") -> ParseResult:
         return parse_tool_call(text, catalog, mode)
+
+    def parse_case(
+        self, text: str, case: GoldenCase, catalog: Catalog, mode: ParseMode = "strict"
+    ) -> ParseResult:
+        """A parallel case reads a JSON list of calls; a one-call case refuses several."""
+        return parse_output(text, case, catalog, mode)
