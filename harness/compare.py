@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness import golden
 from harness.atomic import write_atomic
 from harness.errors import RoutecheckError
 from harness.metrics import HEADLINE, LOWER_IS_BETTER, Rate
@@ -29,7 +30,7 @@ from harness.stats import mcnemar_exact
 DELTA_METRICS: tuple[str, ...] = (*HEADLINE, "silent_corruption_rate")
 """The metrics whose change a comparison reports: the seed's four and silent corruption."""
 
-SLICES: tuple[str, ...] = ("all", "dev", "holdout")
+SLICES = golden.SLICES
 
 BASELINES_DIR = "baselines"
 """Saved baselines live in ``<reports_dir>/baselines/<NAME>.json``."""
@@ -286,6 +287,10 @@ def compare_runs(current: RunResults, baseline: RunResults) -> Comparison:
     for split in SLICES:
         if split not in current.metrics or split not in baseline.metrics:
             continue
+        if split != "all" and not (
+            current.metrics[split].overall.n or baseline.metrics[split].overall.n
+        ):
+            continue  # a split neither run has cases in
         now_m, then_m = current.metrics[split].overall, baseline.metrics[split].overall
         deltas[split] = {m: metric_delta(m, then_m.rate(m), now_m.rate(m)) for m in DELTA_METRICS}
 
@@ -396,13 +401,13 @@ def summary_lines(comparison: Comparison) -> list[str]:
     if overall:
         lines.append(
             f"{'metric (all cases)':<24} {'baseline':>8} {'current':>8} {'delta':>7}"
-            f"{'':<8} {'dev':>7} {'holdout':>7}"
+            f"{'':<8} " + " ".join(f"{s:>7}" for s in golden.SPLITS)
         )
     for metric, d in overall.items():
         note = "" if d.verdict in ("same", "n/a") else d.verdict
         per_split = " ".join(
             f"{_fmt_delta(c.deltas[s][metric].delta) if s in c.deltas else 'n/a':>7}"
-            for s in ("dev", "holdout")
+            for s in golden.SPLITS
         )
         lines.append(
             f"{metric:<24} {_fmt(d.baseline.value):>8} {_fmt(d.current.value):>8} "

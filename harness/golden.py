@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,8 +34,14 @@ class Category(StrEnum):
         return self is Category.POSITIVE
 
 
-Split = Literal["dev", "holdout"]
-SPLITS: tuple[Split, ...] = ("dev", "holdout")
+Split = Literal["dev", "holdout", "sealed"]
+"""Which part of a golden set a case belongs to. ``dev`` is what training and the feedback
+loop may look at; ``holdout`` is never trained on; ``sealed`` is never trained on and no
+recipe choice is made on it either."""
+SPLITS: tuple[Split, ...] = get_args(Split)
+SLICES: tuple[str, ...] = ("all", *SPLITS)
+"""The slices a run reports metrics for: every case, then each split. The one list of split
+names that options, markers, results files and tables read."""
 
 
 class Message(BaseModel):
@@ -156,8 +162,8 @@ def parse_case(raw: Any, catalog: Catalog, where: str) -> GoldenCase:
                 'Write [{"role": "user", "content": "..."}]',
             )
     split = raw.get("split", "dev")
-    if split not in ("dev", "holdout"):
-        raise _err(where, "split", f"unknown split {split!r}", "Use 'dev' or 'holdout'")
+    if split not in SPLITS:
+        raise _err(where, "split", f"unknown split {split!r}", f"Use one of: {', '.join(SPLITS)}")
     target = raw.get("target")
     if not isinstance(target, dict) or not isinstance(target.get("tool"), str):
         raise _err(where, "target", "must be an object with a 'tool' name", 'e.g. {"tool": "..."}')

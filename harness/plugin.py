@@ -14,15 +14,14 @@ import pytest
 
 from harness.errors import RoutecheckError
 from harness.gates import GateConfig
-from harness.golden import Category
-from harness.metrics import HEADLINE, Metrics
+from harness.golden import SLICES, SPLITS, Category
+from harness.metrics import SUMMARY, Metrics, metric_label, metric_spec
 from harness.results import CaseRecord, RunResults
 from harness.session import EvaluationSession
 from harness.settings import build_settings, field_default, read_pyproject, setting_fields
 
 _SESSION_KEY = pytest.StashKey[EvaluationSession]()
 _ERROR_KEY = pytest.StashKey[str]()
-_SPLIT_MARKS = ("dev", "holdout")
 
 
 def _option_name(field_name: str) -> str:
@@ -66,7 +65,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for category in Category:
         config.addinivalue_line("markers", f"{category.value}: golden cases of this category")
-    for split in _SPLIT_MARKS:
+    for split in SPLITS:
         config.addinivalue_line("markers", f"{split}: golden cases of the {split} split")
     config.addinivalue_line("markers", "gate: routecheck threshold gates")
 
@@ -198,28 +197,29 @@ def check_gate(results: RunResults, name: str) -> None:
 
 def _row(label: str, m: Metrics) -> str:
     cells = []
-    for name in (*HEADLINE, "silent_corruption_rate"):
+    for name in SUMMARY:
         rate = m.rate(name)
         cells.append(f"{rate.value:>10.3f}" if rate.value is not None else f"{'no cases':>10}")
     return f"{label:<26}{m.n:>6}" + "".join(cells)
 
 
 def summary_lines(results: RunResults) -> list[str]:
-    """The terminal table: the seed's four numbers and silent corruption, per split."""
-    header = (
-        f"{'slice':<26}{'n':>6}{'valid':>10}{'tool':>10}{'args':>10}{'false':>10}{'silent':>10}"
-    )
+    """The terminal table: the metrics marked ``summary`` in the metric table, per slice."""
+    columns = "".join(f"{metric_spec(name).column:>10}" for name in SUMMARY)
+    header = f"{'slice':<26}{'n':>6}{columns}"
     lines = [header, "-" * len(header)]
-    for split in ("all", "dev", "holdout"):
-        report = results.metrics[split]
+    for split in SLICES:
+        report = results.metrics.get(split)
+        if report is None or (split != "all" and not report.overall.n):
+            continue  # a split with no cases in this run (or older than the results file)
         lines.append(_row(split, report.overall))
         for category, m in report.by_category.items():
             if m.n:
                 lines.append(_row(f"  {category}", m))
     lines.append("")
     lines.append(
-        "valid = valid-tool-call rate, tool = tool-name accuracy, args = argument-match "
-        "accuracy (on valid), false = false-tool-call rate, silent = silent-corruption rate"
+        ", ".join(f"{metric_spec(name).column} = {metric_label(name)}" for name in SUMMARY)
+        + " (args: on valid outputs)"
     )
     for gate in results.gates:
         lines.append(("PASS " if gate.passed else "FAIL ") + gate.message)

@@ -32,7 +32,7 @@ from harness.compare import (
     MetricDelta,
     keys_by_status,
 )
-from harness.golden import Category
+from harness.golden import SLICES, SPLITS, Category
 from harness.metrics import LOWER_IS_BETTER, RATE_NAMES, Metrics, Rate, confusion_labels
 from harness.results import CaseRecord, RunResults
 from harness.scoring import Outcome
@@ -190,7 +190,9 @@ def _header(results: RunResults, comparison: Comparison | None) -> str:
         ("Created", h(_time(results.created_at))),
         (
             "Cases",
-            f"{n:,} ({splits.get('dev', 0):,} dev, {splits.get('holdout', 0):,} holdout)"
+            f"{n:,} ("
+            + ", ".join(f"{splits[s]:,} {s}" for s in SPLITS if s in splits)
+            + ")"
             + (f" · {h(speed)}" if speed else ""),
         ),
         ("Golden", f"{h(catalogs)} · <code>{h(results.golden_fingerprint)}</code>"),
@@ -471,9 +473,9 @@ def _slices_table(results: RunResults, comparison: Comparison | None) -> str:
         for m in TABLE_METRICS
     )
     body = []
-    for split in ("all", "dev", "holdout"):
+    for split in SLICES:
         report = results.metrics.get(split)
-        if report is None:
+        if report is None or (split != "all" and not report.overall.n):
             continue
         deltas = comparison.deltas.get(split, {}) if comparison else {}
         gated = split == results.gate_split
@@ -760,7 +762,8 @@ def _cases(results: RunResults, comparison: Comparison | None) -> tuple[str, dic
     split_boxes = "".join(
         f'<label class="chk"><input type="checkbox" name="split" value="{s}" checked> {s} '
         f'<span class="n">{split_counts.get(s, 0):,}</span></label>'
-        for s in ("dev", "holdout")
+        for s in SPLITS
+        if split_counts.get(s)
     )
     catalog_names = sorted({c.catalog for c in results.cases})
     catalog_group = ""

@@ -16,7 +16,7 @@ from typing import Literal
 
 from harness.backends.base import Backend, DecodingConfig, GenerationRequest
 from harness.gates import GateConfig, evaluate_gates
-from harness.golden import SPLITS, GoldenCase, GoldenSet
+from harness.golden import SLICES, GoldenCase, GoldenSet, Split
 from harness.metrics import compute_metrics, confusion_matrix, metrics_by_category
 from harness.outputcache import OutputCache, generate_cached
 from harness.parse import ParseResult, parse_tool_call
@@ -30,7 +30,7 @@ from harness.results import (
 )
 from harness.scoring import CaseVerdict, score_case
 
-GateSplit = Literal["all", "dev", "holdout"]
+GateSplit = Literal["all"] | Split
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -144,7 +144,7 @@ def run_suite(
             overall=compute_metrics(slice_of(verdicts, split)),
             by_category=metrics_by_category(slice_of(verdicts, split)),
         )
-        for split in ("all", *SPLITS)
+        for split in SLICES
     }
     gated = slice_of(verdicts, gate_split)
     n_generated = len(requests) - cached
@@ -168,9 +168,7 @@ def run_suite(
         decoding=decoding.as_dict(),
         gate_split=gate_split,
         metrics=metrics,
-        lenient_metrics={
-            split: compute_metrics(slice_of(lenient, split)) for split in ("all", *SPLITS)
-        },
+        lenient_metrics={split: compute_metrics(slice_of(lenient, split)) for split in SLICES},
         confusion={
             name: confusion_matrix(v for v in verdicts if v.catalog == name) for name in catalogs
         },

@@ -12,6 +12,7 @@ from typing import Any
 
 from harness.errors import RoutecheckError
 from harness.gates import GateConfig
+from harness.golden import SLICES
 
 DEFAULT_GOLDEN = "golden"
 
@@ -36,9 +37,9 @@ class RunSettings:
     )
     gate_split: str = field(
         default="all",
-        metadata={"help": "Cases the gates are computed on: all, dev or holdout."},
+        metadata={"help": f"Cases the gates are computed on: {', '.join(SLICES)}."},
     )
-    split: str = field(default="all", metadata={"help": "Cases to run: all, dev or holdout."})
+    split: str = field(default="all", metadata={"help": f"Cases to run: {', '.join(SLICES)}."})
     max_new_tokens: int = field(
         default=128, metadata={"help": "Upper bound on generated tokens per case."}
     )
@@ -65,9 +66,10 @@ class RunSettings:
     def __post_init__(self) -> None:
         for name in ("gate_split", "split"):
             value = getattr(self, name)
-            if value not in ("all", "dev", "holdout"):
+            if value not in SLICES:
                 raise RoutecheckError(
-                    f"{name.replace('_', '-')} = {value!r} is not accepted; use all, dev or holdout"
+                    f"{name.replace('_', '-')} = {value!r} is not accepted; "
+                    f"use one of: {', '.join(SLICES)}"
                 )
         if self.max_new_tokens < 1 or self.batch_size < 1:
             raise RoutecheckError("max-new-tokens and batch-size must be positive integers")

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness import golden
 from harness.compare import load_baseline
 from harness.errors import RoutecheckError
 from harness.metrics import Metrics, Rate
@@ -26,7 +27,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("silent_corruption_rate", "silent corruption"),
     ("pass_rate", "pass"),
 )
-SPLITS = ("dev", "holdout", "all")
+SPLITS = (*golden.SPLITS, "all")
 
 
 class TableError(RoutecheckError, ValueError):
@@ -51,8 +52,17 @@ def _header(first: str = "") -> list[str]:
     return ["| " + " | ".join(names) + " |", "|" + " --- |" * len(names)]
 
 
+def splits_with_cases(runs: Sequence[RunResults]) -> list[str]:
+    """The default splits: each one some run has cases in, then all."""
+    return [
+        s
+        for s in SPLITS
+        if s == "all" or any(s in r.metrics and r.metrics[s].overall.n for r in runs)
+    ]
+
+
 def render_table(
-    runs: Sequence[RunResults], labels: Sequence[str], splits: Sequence[str] = SPLITS
+    runs: Sequence[RunResults], labels: Sequence[str], splits: Sequence[str] | None = None
 ) -> str:
     """Markdown: per split, the overall numbers of each run, then each category's."""
     if len(runs) != len(labels):
@@ -67,7 +77,7 @@ def render_table(
             + "): their numbers are not comparable"
         )
     out: list[str] = []
-    for split in splits:
+    for split in splits if splits is not None else splits_with_cases(runs):
         missing = [
             label for run, label in zip(runs, labels, strict=True) if split not in run.metrics
         ]
@@ -113,7 +123,7 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         choices=SPLITS,
         default=None,
-        help="splits to show, in order (default: dev, holdout, all)",
+        help="splits to show, in order (default: every split with cases, then all)",
     )
     parser.add_argument(
         "--reports-dir",
@@ -135,7 +145,7 @@ def table_main(argv: list[str] | None = None) -> int:
     try:
         runs = [load_baseline(spec, args.reports_dir) for spec in args.runs]
         labels = args.label or [r.checkpoint.spec for r in runs]
-        text = render_table(runs, labels, args.split or SPLITS)
+        text = render_table(runs, labels, args.split)
         print(text, end="")
         if args.output is not None:
             from harness.atomic import write_atomic
