@@ -20,7 +20,7 @@ from pathlib import Path
 from harness.atomic import write_atomic
 from harness.errors import RoutecheckError
 
-SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
+SUITES_DIR = Path(__file__).resolve().parent / "suites"  # the packaged harness.suites
 
 
 def _run(argv: list[str]) -> int:

@@ -69,6 +69,8 @@ class MetricSpec:
     """Numerator: the verdict counts toward the rate (evaluated only on kept verdicts)."""
     over: Callable[[CaseVerdict], bool] = _every
     """Denominator: the verdict is part of the rate at all (every case unless said)."""
+    over_label: str = "n"
+    """The denominator in words, for legends and docs."""
     headline: bool = False
     """One of the seed's four numbers."""
     summary: bool = False
@@ -118,6 +120,7 @@ METRICS: tuple[MetricSpec, ...] = (
         direction="higher",
         counts=lambda v: v.arguments_match,
         over=_valid,
+        over_label="valid outputs",
         headline=True,
         summary=True,
     ),

@@ -2,7 +2,8 @@
 
 All work is done by :class:`harness.session.EvaluationSession`; the hooks here only wire
 it to pytest. Tests opt in by asking for the ``golden_case`` or ``gate_name`` fixtures
-(the bundled ``suites/`` do), so the plugin is inert in any other test suite.
+(the bundled ``harness.suites`` do), so the plugin is inert in any other test suite, except
+that tests marked ``fuzz`` run only under ``-m fuzz``.
 """
 
 from __future__ import annotations
@@ -15,10 +16,16 @@ import pytest
 from harness.errors import RoutecheckError
 from harness.gates import GateConfig
 from harness.golden import SLICES, SPLITS, Category
-from harness.metrics import SUMMARY, Metrics, metric_label, metric_spec
+from harness.metrics import SUMMARY, Metrics, metric_spec
 from harness.results import CaseRecord, RunResults
 from harness.session import EvaluationSession
-from harness.settings import build_settings, field_default, read_pyproject, setting_fields
+from harness.settings import (
+    RunSettings,
+    build_settings,
+    field_default,
+    read_pyproject,
+    setting_fields,
+)
 
 _SESSION_KEY = pytest.StashKey[EvaluationSession]()
 _ERROR_KEY = pytest.StashKey[str]()
@@ -68,6 +75,27 @@ def pytest_configure(config: pytest.Config) -> None:
     for split in SPLITS:
         config.addinivalue_line("markers", f"{split}: golden cases of the {split} split")
     config.addinivalue_line("markers", "gate: routecheck threshold gates")
+    config.addinivalue_line(
+        "markers", "fuzz: routecheck's parser fuzzing over your catalogs (opt-in: -m fuzz)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave the fuzz suite out of a run unless ``-m`` names it: a gate run judges the
+    checkpoint, not the harness."""
+    if "fuzz" in (config.getoption("markexpr", "") or ""):
+        return
+    fuzz = [item for item in items if item.get_closest_marker("fuzz") is not None]
+    if fuzz:
+        config.hook.pytest_deselected(items=fuzz)
+        items[:] = [item for item in items if item.get_closest_marker("fuzz") is None]
+
+
+def run_settings(config: pytest.Config) -> RunSettings:
+    """The settings of this run: ``[tool.routecheck]`` overridden by the command line."""
+    cli = {f.name: config.getoption(f"rc_{f.name}") for f in setting_fields()}
+    cli.update({n: config.getoption(f"rc_{n}") for n in GateConfig.option_names()})
+    return build_settings(read_pyproject(config.rootpath), cli)
 
 
 def _session(config: pytest.Config) -> EvaluationSession | None:
@@ -78,11 +106,8 @@ def _session(config: pytest.Config) -> EvaluationSession | None:
         return config.stash[_SESSION_KEY]
     if _ERROR_KEY in config.stash:
         return None
-    cli = {f.name: config.getoption(f"rc_{f.name}") for f in setting_fields()}
-    cli.update({n: config.getoption(f"rc_{n}") for n in GateConfig.option_names()})
     try:
-        settings = build_settings(read_pyproject(config.rootpath), cli)
-        session = EvaluationSession.start(settings)
+        session = EvaluationSession.start(run_settings(config))
     except RoutecheckError as exc:
         config.stash[_ERROR_KEY] = f"routecheck: {exc}"
         return None
@@ -217,10 +242,12 @@ def summary_lines(results: RunResults) -> list[str]:
             if m.n:
                 lines.append(_row(f"  {category}", m))
     lines.append("")
-    lines.append(
-        ", ".join(f"{metric_spec(name).column} = {metric_label(name)}" for name in SUMMARY)
-        + " (args: on valid outputs)"
-    )
+    legend = []
+    for name in SUMMARY:
+        spec = metric_spec(name)
+        over = f" (on {spec.over_label})" if spec.over_label != "n" else ""
+        legend.append(f"{spec.column} = {spec.label}{over}")
+    lines.append(", ".join(legend))
     for gate in results.gates:
         lines.append(("PASS " if gate.passed else "FAIL ") + gate.message)
     return lines

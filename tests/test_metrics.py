@@ -251,9 +251,7 @@ ATTEMPTS = [
 
 @pytest.mark.parametrize(("output", "attempt"), ATTEMPTS)
 def test_false_call_attempts_on_no_tool_cases(output: str, attempt: bool) -> None:
-    case = GoldenCase(
-        id="n1", category=Category.CHITCHAT, prompt="hi", target=Target(tool=NO_TOOL)
-    )
+    case = GoldenCase(id="n1", category=Category.CHITCHAT, prompt="hi", target=Target(tool=NO_TOOL))
     verdict = score_case(case, parse_tool_call(output, CS), CS)
     m = compute_metrics([verdict])
     assert (m.false_call_attempt_rate.numerator, m.false_call_attempt_rate.denominator) == (
