@@ -22,13 +22,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from harness import golden
 from harness.atomic import write_atomic
 from harness.errors import RoutecheckError
-from harness.metrics import HEADLINE, LOWER_IS_BETTER, Rate
+from harness.metrics import LOWER_IS_BETTER, SUMMARY, Rate
 from harness.results import CaseRecord, RunResults, read_results
 from harness.scoring import Outcome
 from harness.stats import mcnemar_exact
 
-DELTA_METRICS: tuple[str, ...] = (*HEADLINE, "silent_corruption_rate")
-"""The metrics whose change a comparison reports: the seed's four and silent corruption."""
+DELTA_METRICS: tuple[str, ...] = SUMMARY
+"""The metrics whose change a comparison reports: those the metric table marks ``summary``."""
 
 SLICES = golden.SLICES
 
