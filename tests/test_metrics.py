@@ -241,6 +241,7 @@ ATTEMPTS = [
     ('Sure! {"tool": "escalate", "arguments": {"reason": "x"}}', True),  # prose around it
     ('{"tool": "request_refund", "arguments": {"order_id": "ORD-', True),  # cut off
     ('{"tool": "track_order", "arguments": {}, "tool": "track_order"}', True),  # duplicate key
+    ('{"tool": "re\\"fund", "arguments": {}}', True),  # an escaped quote in the name
     ('{"tool": "no_tool"}', False),  # a no_tool without its reason: invalid, no attempt
     ('{"tool": "no_tool", "reason": "not sure"}', False),
     ("I cannot help with that.", False),
@@ -261,6 +262,13 @@ def test_false_call_attempts_on_no_tool_cases(output: str, attempt: bool) -> Non
     # The seed's false-tool-call rate counts the valid call alone.
     assert m.false_tool_call_rate.numerator == int(verdict.outcome is Outcome.FALSE_TOOL_CALL)
     assert m.false_call_attempt_rate.numerator >= m.false_tool_call_rate.numerator
+
+
+def test_the_attempted_tool_is_read_from_the_raw_text() -> None:
+    assert parse_tool_call('{"tool": "re\\"fund"}', CS).attempted_tool == 're"fund'
+    assert parse_tool_call('{"tool": "' + "x" * 80 + '"}', CS).attempted_tool == "x" * 57 + "..."
+    assert parse_tool_call(call("track_order", order_id="A"), CS).attempted_tool is None  # valid
+    assert parse_tool_call('{"tool": "a', CS).attempted_tool is None  # the name is cut off
 
 
 def test_attempts_on_cases_that_want_a_tool_are_not_false() -> None:
