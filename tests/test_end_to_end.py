@@ -28,7 +28,8 @@ def test_base_model_evaluates_golden_cases_end_to_end(pytester: pytest.Pytester)
         "--rc-no-cache",
         "--rc-max-new-tokens=48",
         "-k",
-        "pos-track-001 or chat-001 or info-005",
+        # With the catalog in front: "chat-001" alone would also pick "sealed-chat-001".
+        "customer_support/pos-track-001 or customer_support/chat-001 or customer_support/info-005",
         "-p",
         "no:cacheprovider",
     )
