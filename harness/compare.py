@@ -18,16 +18,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness import golden
 from harness.errors import RoutecheckError
-from harness.metrics import HEADLINE, LOWER_IS_BETTER, Rate
+from harness.metrics import LOWER_IS_BETTER, SUMMARY, Rate
 from harness.results import CaseRecord, RunResults
 from harness.scoring import Outcome
 from harness.stats import mcnemar_exact
 
-DELTA_METRICS: tuple[str, ...] = (*HEADLINE, "silent_corruption_rate")
-"""The metrics whose change a comparison reports: the seed's four and silent corruption."""
+DELTA_METRICS: tuple[str, ...] = SUMMARY
+"""The metrics whose change a comparison reports: those the metric table marks ``summary``."""
 
-SLICES: tuple[str, ...] = ("all", "dev", "holdout")
+SLICES = golden.SLICES
 
 CaseStatus = Literal["regression", "fix", "still_failing", "still_passing", "added", "removed"]
 Verdict = Literal["better", "worse", "same", "n/a"]
@@ -285,6 +286,10 @@ def compare_runs(current: RunResults, baseline: RunResults) -> Comparison:
     for split in SLICES:
         if split not in current.metrics or split not in baseline.metrics:
             continue
+        if split != "all" and not (
+            current.metrics[split].overall.n or baseline.metrics[split].overall.n
+        ):
+            continue  # a split neither run has cases in
         now_m, then_m = current.metrics[split].overall, baseline.metrics[split].overall
         deltas[split] = {m: metric_delta(m, then_m.rate(m), now_m.rate(m)) for m in DELTA_METRICS}
         now_c, then_c = current.metrics[split].by_category, baseline.metrics[split].by_category

@@ -1,7 +1,8 @@
 """Threshold gates: the numbers a checkpoint must reach to ship.
 
 A gate compares a metric's point estimate with a threshold. A gate over zero cases fails:
-a gate never passes vacuously.
+a gate never passes vacuously. Which way a gate compares and which cases it names when it
+fails both come from the metric's entry in ``harness.metrics.METRICS``.
 """
 
 from __future__ import annotations
@@ -11,37 +12,51 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from harness.metrics import Metrics
-from harness.scoring import SILENT_CORRUPTION, CaseVerdict, Outcome
+from harness.metrics import Metrics, metric_spec
+from harness.scoring import CaseVerdict
+
+
+def _gate(default: float | None, help_text: str) -> Any:
+    """A threshold field; its name (``min_``/``max_`` + a metric of the table) says the rest."""
+    return field(default=default, metadata={"help": help_text})
 
 
 @dataclass(frozen=True)
 class GateConfig:
-    """Thresholds; ``None`` switches a gate off. Also settable in ``[tool.routecheck]``."""
+    """Thresholds; ``None`` switches a gate off. Also settable in ``[tool.routecheck]``.
 
-    max_false_tool_call_rate: float | None = field(
-        default=0.02,
-        metadata={"help": "Highest false-tool-call rate allowed (gold no_tool, a tool called)."},
+    Each field is ``min_<metric>`` for a higher-is-better metric of ``harness.metrics.METRICS``
+    or ``max_<metric>`` for a lower-is-better one (checked on construction).
+    """
+
+    max_false_tool_call_rate: float | None = _gate(
+        0.02, "Highest false-tool-call rate allowed (gold no_tool, a tool called)."
     )
-    min_valid_tool_call_rate: float | None = field(
-        default=0.98, metadata={"help": "Lowest share of outputs that are valid calls."}
+    min_valid_tool_call_rate: float | None = _gate(
+        0.98, "Lowest share of outputs that are valid calls."
     )
-    min_tool_name_accuracy: float | None = field(
-        default=0.95, metadata={"help": "Lowest share of outputs naming the gold tool."}
+    min_tool_name_accuracy: float | None = _gate(
+        0.95, "Lowest share of outputs naming the gold tool."
     )
-    min_argument_match_accuracy: float | None = field(
-        default=0.95, metadata={"help": "Lowest share of valid outputs with matching arguments."}
+    min_argument_match_accuracy: float | None = _gate(
+        0.95, "Lowest share of valid outputs with matching arguments."
     )
-    max_silent_corruption_rate: float | None = field(
-        default=0.05,
-        metadata={
-            "help": "Highest share of cases answered by a valid call of the wrong tool "
-            "or with wrong arguments."
-        },
+    max_silent_corruption_rate: float | None = _gate(
+        0.05,
+        "Highest share of cases answered by a valid call of the wrong tool "
+        "or with wrong arguments.",
+    )
+    max_false_call_attempt_rate: float | None = _gate(
+        None,
+        "Highest share of cases whose gold is no_tool where the output called or tried to "
+        "call a tool, valid or not (off unless set).",
     )
 
     def __post_init__(self) -> None:
         for f in fields(self):
+            spec = metric_spec(f.name[4:])
+            if f.name[:4] != ("max_" if spec.lower_is_better else "min_"):
+                raise TypeError(f"gate {f.name}: {spec.name} is {spec.direction} is better")
             value = getattr(self, f.name)
             if value is not None and not 0.0 <= value <= 1.0:
                 raise ValueError(f"gate {f.name} must be in [0, 1], got {value}")
@@ -53,8 +68,9 @@ class GateConfig:
             value = getattr(self, f.name)
             if value is None:
                 continue
-            op: Literal["<=", ">="] = "<=" if f.name.startswith("max_") else ">="
-            out.append((f.name[4:], op, float(value)))
+            metric = f.name[4:]
+            op: Literal["<=", ">="] = "<=" if metric_spec(metric).lower_is_better else ">="
+            out.append((metric, op, float(value)))
         return out
 
     @classmethod
@@ -87,17 +103,6 @@ class GateResult(BaseModel):
     message: str
 
 
-# Which failing verdicts "offend" each metric, to name the worst cases in a failure.
-_OFFENDS: dict[str, Any] = {
-    "false_tool_call_rate": lambda v: v.outcome is Outcome.FALSE_TOOL_CALL,
-    "valid_tool_call_rate": lambda v: not v.valid,
-    "tool_name_accuracy": lambda v: not v.tool_match,
-    "argument_match_accuracy": lambda v: v.valid and not v.arguments_match,
-    "silent_corruption_rate": lambda v: v.outcome in SILENT_CORRUPTION,
-    "missed_call_rate": lambda v: v.outcome is Outcome.MISSED_CALL,
-}
-
-
 def evaluate_gates(
     metrics: Metrics, verdicts: list[CaseVerdict], config: GateConfig, max_offenders: int = 10
 ) -> list[GateResult]:
@@ -105,7 +110,8 @@ def evaluate_gates(
     results = []
     for metric, op, threshold in config.gates():
         rate = metrics.rate(metric)
-        offenders = [v.key for v in verdicts if _OFFENDS[metric](v)][:max_offenders]
+        offends = metric_spec(metric).offends
+        offenders = [v.key for v in verdicts if offends(v)][:max_offenders]
         if rate.value is None:
             passed = False
             message = f"{metric}: no cases to measure; a gate never passes vacuously"

@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
@@ -39,8 +39,14 @@ class Category(StrEnum):
         return self is Category.POSITIVE
 
 
-Split = Literal["dev", "holdout"]
-SPLITS: tuple[Split, ...] = ("dev", "holdout")
+Split = Literal["dev", "holdout", "sealed"]
+"""Which part of a golden set a case belongs to. ``dev`` is what training and the feedback
+loop may look at; ``holdout`` is never trained on; ``sealed`` is never trained on and no
+recipe choice is made on it either."""
+SPLITS: tuple[Split, ...] = get_args(Split)
+SLICES: tuple[str, ...] = ("all", *SPLITS)
+"""The slices a run reports metrics for: every case, then each split. The one list of split
+names that options, markers, results files and tables read."""
 
 
 class Message(BaseModel):
@@ -239,8 +245,8 @@ def parse_case(raw: Any, catalog: Catalog, where: str) -> GoldenCase:
                 'Write [{"role": "user", "content": "..."}]',
             )
     split = raw.get("split", "dev")
-    if split not in ("dev", "holdout"):
-        raise _err(where, "split", f"unknown split {split!r}", "Use 'dev' or 'holdout'")
+    if split not in SPLITS:
+        raise _err(where, "split", f"unknown split {split!r}", f"Use one of: {', '.join(SPLITS)}")
     own = _case_tools(raw, catalog, case_id, where)
     offered = own if own is not None else catalog
     target_raw = raw.get("target")

@@ -1,6 +1,11 @@
 """Metrics over a list of verdicts: the seed's four numbers, the failure rates beside them,
 per-category and per-split breakdowns, and a confusion matrix.
 
+Every rate is declared once, as a :class:`MetricSpec` in :data:`METRICS`: its name, label,
+hint, direction, and which verdicts it counts over which. :func:`compute_metrics`, the gates
+(``harness.gates``) and every renderer read that table, so a metric cannot mean one thing
+in the numbers and another in a gate's list of offending cases.
+
 The seed's denominators are kept exactly:
 
 - valid-tool-call rate      = valid outputs / n
@@ -16,25 +21,184 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from harness.catalog import NO_TOOL
 from harness.golden import Category
 from harness.scoring import SILENT_CORRUPTION, CaseVerdict, Outcome
 from harness.stats import wilson_interval
 
-HEADLINE = (
-    "valid_tool_call_rate",
-    "tool_name_accuracy",
-    "argument_match_accuracy",
-    "false_tool_call_rate",
-)
-"""The seed's four numbers, in the seed's order."""
+Direction = Literal["higher", "lower"]
+"""Which way is better for a metric."""
 
-LOWER_IS_BETTER = frozenset(
-    {"false_tool_call_rate", "missed_call_rate", "silent_corruption_rate", "invalid_rate"}
+
+def _every(_: CaseVerdict) -> bool:
+    return True
+
+
+def _valid(v: CaseVerdict) -> bool:
+    return v.valid
+
+
+def _false_call_attempt(v: CaseVerdict) -> bool:
+    """On a no-tool case, a valid call of a real tool or an invalid output that tried one."""
+    return v.gold_tool == NO_TOOL and (v.outcome is Outcome.FALSE_TOOL_CALL or v.call_attempt)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One rate: what it is called, which way is better, and how it is counted.
+
+    The rate is ``counts`` over the verdicts that ``over`` keeps. The cases that *offend* a
+    gate on it are derived from the same two predicates (those counted for a lower-is-better
+    rate, those not counted for a higher-is-better one), never written a second time.
+    """
+
+    name: str
+    label: str
+    """Human name, e.g. ``false-tool-call rate``."""
+    column: str
+    """A one-word column header for narrow tables (the terminal summary)."""
+    hint: str
+    """What the numerator is, in a few words."""
+    direction: Direction
+    counts: Callable[[CaseVerdict], bool]
+    """Numerator: the verdict counts toward the rate (evaluated only on kept verdicts)."""
+    over: Callable[[CaseVerdict], bool] = _every
+    """Denominator: the verdict is part of the rate at all (every case unless said)."""
+    over_label: str = "n"
+    """The denominator in words, for legends and docs."""
+    headline: bool = False
+    """One of the seed's four numbers."""
+    summary: bool = False
+    """Shown in the terminal summary table."""
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.direction == "lower"
+
+    def offends(self, verdict: CaseVerdict) -> bool:
+        """The verdict pulls this rate the wrong way: a case to name when its gate fails."""
+        if not self.over(verdict):
+            return False
+        return self.counts(verdict) if self.lower_is_better else not self.counts(verdict)
+
+    def rate(self, verdicts: Sequence[CaseVerdict]) -> Rate:
+        kept = [v for v in verdicts if self.over(v)]
+        return Rate.of(sum(self.counts(v) for v in kept), len(kept))
+
+
+METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec(
+        name="valid_tool_call_rate",
+        label="valid-tool-call rate",
+        column="valid",
+        hint="outputs that are valid calls",
+        direction="higher",
+        counts=_valid,
+        headline=True,
+        summary=True,
+    ),
+    MetricSpec(
+        name="tool_name_accuracy",
+        label="tool-name accuracy",
+        column="tool",
+        hint="outputs naming the gold tool",
+        direction="higher",
+        counts=lambda v: v.tool_match,
+        headline=True,
+        summary=True,
+    ),
+    MetricSpec(
+        name="argument_match_accuracy",
+        label="argument-match accuracy",
+        column="args",
+        hint="valid outputs, right arguments",
+        direction="higher",
+        counts=lambda v: v.arguments_match,
+        over=_valid,
+        over_label="valid outputs",
+        headline=True,
+        summary=True,
+    ),
+    MetricSpec(
+        name="false_tool_call_rate",
+        label="false-tool-call rate",
+        column="false",
+        hint="tool called when none fits",
+        direction="lower",
+        counts=lambda v: v.outcome is Outcome.FALSE_TOOL_CALL,
+        headline=True,
+        summary=True,
+    ),
+    MetricSpec(
+        name="missed_call_rate",
+        label="missed-call rate",
+        column="missed",
+        hint="no_tool when a tool fits",
+        direction="lower",
+        counts=lambda v: v.outcome is Outcome.MISSED_CALL,
+    ),
+    MetricSpec(
+        name="silent_corruption_rate",
+        label="silent-corruption rate",
+        column="silent",
+        hint="valid call, wrong tool or args",
+        direction="lower",
+        counts=lambda v: v.outcome in SILENT_CORRUPTION,
+        summary=True,
+    ),
+    MetricSpec(
+        name="false_call_attempt_rate",
+        label="false-call-attempt rate",
+        column="attempt",
+        hint="tool tried when none fits, valid or not",
+        direction="lower",
+        counts=_false_call_attempt,
+        summary=True,
+    ),
+    MetricSpec(
+        name="pass_rate",
+        label="pass rate",
+        column="pass",
+        hint="cases that passed",
+        direction="higher",
+        counts=lambda v: v.passed,
+    ),
 )
+"""Every rate, in the order tables show them."""
+
+_BY_NAME = {spec.name: spec for spec in METRICS}
+
+RATE_NAMES: tuple[str, ...] = tuple(spec.name for spec in METRICS)
+HEADLINE: tuple[str, ...] = tuple(spec.name for spec in METRICS if spec.headline)
+"""The seed's four numbers, in the seed's order."""
+SUMMARY: tuple[str, ...] = tuple(spec.name for spec in METRICS if spec.summary)
+"""The columns of the terminal summary."""
+LOWER_IS_BETTER = frozenset(spec.name for spec in METRICS if spec.lower_is_better)
+
+
+def metric_spec(name: str) -> MetricSpec:
+    """The table entry for ``name``; a ``KeyError`` that lists the known names otherwise."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown metric {name!r}; known: {', '.join(RATE_NAMES)}") from None
+
+
+def metric_label(name: str) -> str:
+    """The human name of a metric (``false-tool-call rate``); unknown names read as words."""
+    spec = _BY_NAME.get(name)
+    return spec.label if spec is not None else name.replace("_", " ")
+
+
+def metric_hint(name: str) -> str:
+    """What a metric counts, in a few words (the name itself when it is not in the table)."""
+    spec = _BY_NAME.get(name)
+    return spec.hint if spec is not None else name
 
 
 class Rate(BaseModel):
@@ -69,7 +233,7 @@ class Rate(BaseModel):
 
 
 class Metrics(BaseModel):
-    """All numbers for one slice of cases."""
+    """All numbers for one slice of cases: one :class:`Rate` field per :data:`METRICS` entry."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -81,38 +245,25 @@ class Metrics(BaseModel):
     missed_call_rate: Rate
     silent_corruption_rate: Rate
     pass_rate: Rate
+    false_call_attempt_rate: Rate = Field(
+        default_factory=lambda: Rate.of(0, 0),
+        description="Absent from results files written before it existed: read as no cases",
+    )
     error_kinds: dict[str, int]
 
     def rate(self, name: str) -> Rate:
-        value = getattr(self, name, None)
-        if not isinstance(value, Rate):
-            raise KeyError(f"unknown metric {name!r}; known: {', '.join(RATE_NAMES)}")
+        metric_spec(name)  # a KeyError naming the known metrics for anything else
+        value: Rate = getattr(self, name)
         return value
 
 
-RATE_NAMES = (
-    *HEADLINE,
-    "missed_call_rate",
-    "silent_corruption_rate",
-    "pass_rate",
-)
-
-
 def compute_metrics(verdicts: Iterable[CaseVerdict]) -> Metrics:
-    """The seed's four numbers and the failure rates beside them, for any set of verdicts."""
+    """Every rate of :data:`METRICS`, and the parse-error counts, for any set of verdicts."""
     vs = list(verdicts)
-    n = len(vs)
-    valid = sum(v.valid for v in vs)
     return Metrics(
-        n=n,
-        valid_tool_call_rate=Rate.of(valid, n),
-        tool_name_accuracy=Rate.of(sum(v.tool_match for v in vs), n),
-        argument_match_accuracy=Rate.of(sum(v.valid and v.arguments_match for v in vs), valid),
-        false_tool_call_rate=Rate.of(sum(v.outcome is Outcome.FALSE_TOOL_CALL for v in vs), n),
-        missed_call_rate=Rate.of(sum(v.outcome is Outcome.MISSED_CALL for v in vs), n),
-        silent_corruption_rate=Rate.of(sum(v.outcome in SILENT_CORRUPTION for v in vs), n),
-        pass_rate=Rate.of(sum(v.passed for v in vs), n),
+        n=len(vs),
         error_kinds=dict(sorted(Counter(str(v.error) for v in vs if v.error).items())),
+        **{spec.name: spec.rate(vs) for spec in METRICS},
     )
 
 

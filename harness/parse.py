@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from enum import StrEnum
 from typing import Any, Literal
@@ -69,6 +70,9 @@ class ParseResult(BaseModel):
     """Lenient mode only: the JSON object was cut out of surrounding prose or a fence."""
     calls: tuple[ParseResult, ...] = ()
     """A JSON list of calls (a parallel answer): each call, validated."""
+    attempted_tool: str | None = None
+    """Invalid outputs only: the real tool the output tried to call (an unknown tool, bad
+    arguments, prose around the call, a truncated call), for the false-call-attempt rate."""
 
     @property
     def is_tool_call(self) -> bool:
@@ -338,6 +342,27 @@ def validate_call(data: Any, catalog: Catalog, mode: ParseMode = "strict") -> Pa
     return ParseResult(valid=True, tool=tool.name, arguments=arguments, mode=mode)
 
 
+_TOOL_KEY = re.compile(r'"tool"\s*:\s*("(?:[^"\\]|\\.)*")')
+
+
+def attempted_tool(text: str) -> str | None:
+    """The tool named by the first ``"tool": "..."`` in ``text``, unless it is ``no_tool``.
+
+    Read from the raw text, not a decoded object, so a call cut off by the token limit or
+    wrapped in prose still counts as the attempt it is.
+    """
+    found = _TOOL_KEY.search(text)
+    if found is None:
+        return None
+    try:
+        name = json.loads(found.group(1))
+    except ValueError:
+        return None
+    if not isinstance(name, str) or name == NO_TOOL:
+        return None
+    return name if len(name) <= 60 else name[:57] + "..."
+
+
 def parse_tool_call(text: Any, catalog: Catalog, mode: ParseMode = "strict") -> ParseResult:
     """Parse and validate one raw model output. Never raises, whatever ``text`` holds.
 
@@ -345,6 +370,17 @@ def parse_tool_call(text: Any, catalog: Catalog, mode: ParseMode = "strict") -> 
     JSON object, optionally surrounded by whitespace. Lenient mode first cuts one object
     out of prose or a code fence; its results are reported apart.
     """
+    result = _parse(text, catalog, mode)
+    if result.valid or not isinstance(text, str) or result.error is ErrorKind.TOO_LARGE:
+        return result
+    try:
+        tried = attempted_tool(text)
+    except Exception:  # a hostile output never crashes the parser
+        tried = None
+    return result if tried is None else result.model_copy(update={"attempted_tool": tried})
+
+
+def _parse(text: Any, catalog: Catalog, mode: ParseMode) -> ParseResult:
     try:
         if not isinstance(text, str):
             return _fail(ErrorKind.NOT_JSON, f"output is {type(text).__name__}, not text", mode)

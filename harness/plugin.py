@@ -2,7 +2,8 @@
 
 All work is done by :class:`harness.session.EvaluationSession`; the hooks here only wire
 it to pytest. Tests opt in by asking for the ``golden_case`` or ``gate_name`` fixtures
-(the bundled ``suites/`` do), so the plugin is inert in any other test suite.
+(the bundled ``harness.suites`` do), so the plugin is inert in any other test suite, except
+that tests marked ``fuzz`` run only under ``-m fuzz``.
 
 Exit statuses mean one thing each: 0 the verdict passed, 1 it failed, 3 the run started
 but did not complete, 4 it could not start (see :mod:`harness.session`).
@@ -18,7 +19,7 @@ import pytest
 
 from harness.errors import RoutecheckError
 from harness.gates import GateConfig
-from harness.golden import Category
+from harness.golden import SPLITS, Category
 from harness.render.terminal import summary_lines
 from harness.results import CaseRecord, RunResults
 from harness.session import (
@@ -27,7 +28,13 @@ from harness.session import (
     EXIT_PASSED,
     EvaluationSession,
 )
-from harness.settings import build_settings, field_default, read_pyproject, setting_fields
+from harness.settings import (
+    RunSettings,
+    build_settings,
+    field_default,
+    read_pyproject,
+    setting_fields,
+)
 
 _SESSION_KEY = pytest.StashKey[EvaluationSession]()
 _ERROR_KEY = pytest.StashKey[str]()
@@ -35,7 +42,6 @@ _FAILURE_KEY = pytest.StashKey[str]()
 _WANTED_KEY = pytest.StashKey[bool]()
 _CASE_IDS_KEY = pytest.StashKey[set[str]]()
 _OTHER_FAILURES_KEY = pytest.StashKey[int]()
-_SPLIT_MARKS = ("dev", "holdout")
 
 
 XDIST_REFUSED = (
@@ -88,10 +94,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for category in Category:
         config.addinivalue_line("markers", f"{category.value}: golden cases of this category")
-    for split in _SPLIT_MARKS:
+    for split in SPLITS:
         config.addinivalue_line("markers", f"{split}: golden cases of the {split} split")
     config.addinivalue_line("markers", "gate: routecheck threshold gates")
     config.pluginmanager.register(_FailureCounter(config), "routecheck-failure-counter")
+    config.addinivalue_line(
+        "markers", "fuzz: routecheck's parser fuzzing over your catalogs (opt-in: -m fuzz)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave the fuzz suite out of a run unless ``-m`` names it: a gate run judges the
+    checkpoint, not the harness."""
+    if "fuzz" in (config.getoption("markexpr", "") or ""):
+        return
+    fuzz = [item for item in items if item.get_closest_marker("fuzz") is not None]
+    if fuzz:
+        config.hook.pytest_deselected(items=fuzz)
+        items[:] = [item for item in items if item.get_closest_marker("fuzz") is None]
+
+
+def run_settings(config: pytest.Config) -> RunSettings:
+    """The settings of this run: ``[tool.routecheck]`` overridden by the command line."""
+    cli = {f.name: config.getoption(f"rc_{f.name}") for f in setting_fields()}
+    cli.update({n: config.getoption(f"rc_{n}") for n in GateConfig.option_names()})
+    return build_settings(read_pyproject(config.rootpath), cli)
 
 
 def _session(config: pytest.Config) -> EvaluationSession | None:
@@ -105,11 +132,8 @@ def _session(config: pytest.Config) -> EvaluationSession | None:
     if hasattr(config, "workerinput"):
         config.stash[_ERROR_KEY] = XDIST_REFUSED
         return None
-    cli = {f.name: config.getoption(f"rc_{f.name}") for f in setting_fields()}
-    cli.update({n: config.getoption(f"rc_{n}") for n in GateConfig.option_names()})
     try:
-        settings = build_settings(read_pyproject(config.rootpath), cli)
-        session = EvaluationSession.start(settings)
+        session = EvaluationSession.start(run_settings(config))
     except RoutecheckError as exc:
         config.stash[_ERROR_KEY] = f"routecheck: {exc}"
         return None

@@ -19,7 +19,7 @@ from harness.backends.base import Backend, DecodingConfig, Generation, Generatio
 from harness.errors import CheckpointError, RunIncompleteError
 from harness.formats import OutputFormat, get_format
 from harness.gates import GateConfig, evaluate_gates
-from harness.golden import SPLITS, GoldenCase, GoldenSet
+from harness.golden import SLICES, GoldenCase, GoldenSet, Split
 from harness.hashing import short_fingerprint
 from harness.metrics import compute_metrics, confusion_matrix, metrics_by_category
 from harness.outputcache import GenerationStopped, OutputCache, generate_cached
@@ -36,7 +36,7 @@ from harness.results import (
 )
 from harness.scoring import CaseVerdict, confusion_view, score_case
 
-GateSplit = Literal["all", "dev", "holdout"]
+GateSplit = Literal["all"] | Split
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -193,7 +193,7 @@ def run_suite(
             overall=compute_metrics(slice_of(verdicts, split)),
             by_category=metrics_by_category(slice_of(verdicts, split)),
         )
-        for split in ("all", *SPLITS)
+        for split in SLICES
     }
     gated = slice_of(verdicts, gate_split)
     n_generated = len(requests) - cached
@@ -221,9 +221,7 @@ def run_suite(
         format=fmt.name,
         gate_split=gate_split,
         metrics=metrics,
-        lenient_metrics={
-            split: compute_metrics(slice_of(lenient, split)) for split in ("all", *SPLITS)
-        },
+        lenient_metrics={split: compute_metrics(slice_of(lenient, split)) for split in SLICES},
         confusion={
             name: confusion_matrix(
                 confusion_view(v, c)

@@ -63,6 +63,8 @@ class CaseVerdict(BaseModel):
     error: ErrorKind | None = None
     detail: str = ""
     mismatched_arguments: tuple[str, ...] = ()
+    call_attempt: bool = False
+    """The output calls a real tool or, invalid, tries to (see ``ParseResult.attempted_tool``)."""
 
     @property
     def passed(self) -> bool:
@@ -157,6 +159,7 @@ def score_case(case: GoldenCase, parsed: ParseResult, catalog: Catalog) -> CaseV
         "valid": parsed.valid,
         "error": parsed.error,
         "detail": parsed.detail,
+        "call_attempt": parsed.is_tool_call or parsed.attempted_tool is not None,
     }
     if not parsed.valid:
         return CaseVerdict(

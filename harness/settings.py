@@ -12,6 +12,7 @@ from typing import Any
 
 from harness.errors import RoutecheckError, SettingsError
 from harness.gates import GateConfig
+from harness.golden import SLICES
 
 DEFAULT_GOLDEN = "golden"
 
@@ -45,9 +46,9 @@ class RunSettings:
     )
     gate_split: str = field(
         default="all",
-        metadata={"help": "Cases the gates are computed on: all, dev or holdout."},
+        metadata={"help": f"Cases the gates are computed on: {', '.join(SLICES)}."},
     )
-    split: str = field(default="all", metadata={"help": "Cases to run: all, dev or holdout."})
+    split: str = field(default="all", metadata={"help": f"Cases to run: {', '.join(SLICES)}."})
     max_new_tokens: int = field(
         default=128, metadata={"help": "Upper bound on generated tokens per case."}
     )
@@ -101,9 +102,10 @@ class RunSettings:
             )
         for name in ("gate_split", "split"):
             value = getattr(self, name)
-            if value not in ("all", "dev", "holdout"):
+            if value not in SLICES:
                 raise SettingsError(
-                    f"{name.replace('_', '-')} = {value!r} is not accepted; use all, dev or holdout"
+                    f"{name.replace('_', '-')} = {value!r} is not accepted; "
+                    f"use one of: {', '.join(SLICES)}"
                 )
         from harness.formats import check_format_name
 

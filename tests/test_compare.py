@@ -92,6 +92,7 @@ def test_metric_deltas_per_slice_with_direction(tmp_path: Path) -> None:
         "argument_match_accuracy",
         "false_tool_call_rate",
         "silent_corruption_rate",
+        "false_call_attempt_rate",
     }
     ftc = c.deltas["all"]["false_tool_call_rate"]
     assert ftc.lower_is_better

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
 from harness.catalog import NO_TOOL
 from harness.gates import GateConfig, GateResult, evaluate_gates
 from harness.golden import Category
-from harness.metrics import compute_metrics
+from harness.metrics import compute_metrics, metric_spec
 from harness.scoring import CaseVerdict, Outcome
 
 
@@ -47,7 +49,50 @@ def test_defaults_and_order() -> None:
         "min_tool_name_accuracy",
         "min_argument_match_accuracy",
         "max_silent_corruption_rate",
+        "max_false_call_attempt_rate",
     ]
+
+
+def test_every_gate_reads_its_direction_from_the_metric_table() -> None:
+    config = GateConfig(max_false_call_attempt_rate=0.1)
+    for metric, op, _ in config.gates():
+        assert op == ("<=" if metric_spec(metric).lower_is_better else ">=")
+    assert ("false_call_attempt_rate", "<=", 0.1) in config.gates()
+
+
+def test_false_call_attempt_gate_is_off_by_default_and_counts_invalid_attempts() -> None:
+    assert "false_call_attempt_rate" not in [g[0] for g in GateConfig().gates()]
+    attempt = verdict("bad-args", Outcome.INVALID, gold=NO_TOOL).model_copy(
+        update={"call_attempt": True}
+    )
+    garbage = verdict("garbage", Outcome.INVALID, gold=NO_TOOL)
+    verdicts = [verdict(f"c{i}", Outcome.CORRECT, gold=NO_TOOL) for i in range(7)]
+    verdicts += [attempt, garbage, verdict("ftc", Outcome.FALSE_TOOL_CALL, gold=NO_TOOL)]
+    config = GateConfig(
+        max_false_tool_call_rate=0.1,
+        min_valid_tool_call_rate=None,
+        min_tool_name_accuracy=None,
+        min_argument_match_accuracy=None,
+        max_silent_corruption_rate=None,
+        max_false_call_attempt_rate=0.1,
+    )
+    results = by_metric(evaluate_gates(compute_metrics(verdicts), verdicts, config))
+    # The seed's false-tool-call rate sees only the valid call: 1/10, at the threshold.
+    assert results["false_tool_call_rate"].passed
+    # Attempts add the invalid call (bad arguments), not the output naming no tool: 2/10.
+    attempts = results["false_call_attempt_rate"]
+    assert (attempts.numerator, attempts.denominator) == (2, 10)
+    assert not attempts.passed
+    assert attempts.offenders == ["shop/bad-args", "shop/ftc"]
+
+
+def test_a_gate_named_against_its_metric_direction_is_refused() -> None:
+    @dataclass(frozen=True)
+    class Backwards(GateConfig):
+        min_false_tool_call_rate: float | None = 0.5
+
+    with pytest.raises(TypeError, match="false_tool_call_rate is lower is better"):
+        Backwards()
 
 
 def test_disabled_gates_are_skipped() -> None:
@@ -74,7 +119,7 @@ def test_help_text() -> None:
 def test_all_pass() -> None:
     verdicts = [verdict(f"c{i}", Outcome.CORRECT) for i in range(50)]
     results = evaluate_gates(compute_metrics(verdicts), verdicts, GateConfig())
-    assert len(results) == 5
+    assert len(results) == 5  # the false-call-attempt gate is off by default
     assert all(r.passed for r in results)
     valid = by_metric(results)["valid_tool_call_rate"]
     assert valid.value == 1.0 and (valid.numerator, valid.denominator) == (50, 50)

@@ -11,11 +11,17 @@ from harness.catalog import NO_TOOL
 from harness.golden import Category, GoldenCase, Target
 from harness.metrics import (
     HEADLINE,
+    LOWER_IS_BETTER,
+    METRICS,
     RATE_NAMES,
+    Metrics,
     Rate,
     compute_metrics,
     confusion_labels,
     confusion_matrix,
+    metric_hint,
+    metric_label,
+    metric_spec,
     metrics_by_category,
 )
 from harness.parse import parse_tool_call
@@ -180,3 +186,111 @@ def test_confusion_matrix() -> None:
     }
     assert confusion_matrix([]) == {}
     assert confusion_labels(["a", "b"]) == ["a", "b", NO_TOOL, "invalid"]
+
+
+def test_the_table_and_the_metrics_model_name_the_same_rates() -> None:
+    rate_fields = [
+        name for name, f in Metrics.model_fields.items() if f.annotation in (Rate, "Rate")
+    ]
+    assert sorted(rate_fields) == sorted(RATE_NAMES)
+    assert len(set(RATE_NAMES)) == len(METRICS)
+    assert HEADLINE == (
+        "valid_tool_call_rate",
+        "tool_name_accuracy",
+        "argument_match_accuracy",
+        "false_tool_call_rate",
+    )
+    assert {
+        "false_tool_call_rate",
+        "missed_call_rate",
+        "silent_corruption_rate",
+        "false_call_attempt_rate",
+    } == LOWER_IS_BETTER
+
+
+def test_labels_and_hints_come_from_the_table() -> None:
+    assert metric_label("false_tool_call_rate") == "false-tool-call rate"
+    assert metric_label("false_call_attempt_rate") == "false-call-attempt rate"
+    assert metric_label("regressions") == "regressions"
+    assert metric_hint("argument_match_accuracy") == "valid outputs, right arguments"
+    assert metric_spec("pass_rate").direction == "higher"
+    with pytest.raises(KeyError, match="unknown metric 'bogus'; known: valid_tool_call_rate"):
+        metric_spec("bogus")
+
+
+def test_offenders_are_the_cases_that_pull_a_rate_the_wrong_way() -> None:
+    vs = worked_verdicts()
+    offends = {s.name: [v.case_id for v in vs if s.offends(v)] for s in METRICS}
+    assert offends["valid_tool_call_rate"] == ["c6", "c9"]
+    assert offends["tool_name_accuracy"] == ["c3", "c5", "c6", "c8", "c9"]
+    # Only valid outputs are in argument-match accuracy's denominator.
+    assert offends["argument_match_accuracy"] == ["c3", "c4", "c5", "c8"]
+    assert offends["false_tool_call_rate"] == ["c8"]
+    assert offends["missed_call_rate"] == ["c3"]
+    assert offends["silent_corruption_rate"] == ["c4", "c5"]
+    assert offends["pass_rate"] == ["c3", "c4", "c5", "c6", "c8", "c9"]
+    assert offends["false_call_attempt_rate"] == ["c8"]
+
+
+# (output on a no-tool case, does it count as a false call attempt)
+ATTEMPTS = [
+    (call("track_order", order_id="ORD-1"), True),  # a valid call: a false tool call too
+    (call("cancel_order", order_id="ORD-1"), True),  # unknown tool
+    (call("request_refund", order_id="ORD-1"), True),  # a required argument missing
+    ('{"tool": "escalate", "arguments": {"reason": 7}}', True),  # wrong type
+    ('Sure! {"tool": "escalate", "arguments": {"reason": "x"}}', True),  # prose around it
+    ('{"tool": "request_refund", "arguments": {"order_id": "ORD-', True),  # cut off
+    ('{"tool": "track_order", "arguments": {}, "tool": "track_order"}', True),  # duplicate key
+    ('{"tool": "re\\"fund", "arguments": {}}', True),  # an escaped quote in the name
+    ('{"tool": "no_tool"}', False),  # a no_tool without its reason: invalid, no attempt
+    ('{"tool": "no_tool", "reason": "not sure"}', False),
+    ("I cannot help with that.", False),
+    ('{"tool": 5}', False),
+    ("", False),
+]
+
+
+@pytest.mark.parametrize(("output", "attempt"), ATTEMPTS)
+def test_false_call_attempts_on_no_tool_cases(output: str, attempt: bool) -> None:
+    case = GoldenCase(id="n1", category=Category.CHITCHAT, prompt="hi", target=Target(tool=NO_TOOL))
+    verdict = score_case(case, parse_tool_call(output, CS), CS)
+    m = compute_metrics([verdict])
+    assert (m.false_call_attempt_rate.numerator, m.false_call_attempt_rate.denominator) == (
+        int(attempt),
+        1,
+    )
+    # The seed's false-tool-call rate counts the valid call alone.
+    assert m.false_tool_call_rate.numerator == int(verdict.outcome is Outcome.FALSE_TOOL_CALL)
+    assert m.false_call_attempt_rate.numerator >= m.false_tool_call_rate.numerator
+
+
+def test_the_attempted_tool_is_read_from_the_raw_text() -> None:
+    assert parse_tool_call('{"tool": "re\\"fund"}', CS).attempted_tool == 're"fund'
+    assert parse_tool_call('{"tool": "' + "x" * 80 + '"}', CS).attempted_tool == "x" * 57 + "..."
+    assert parse_tool_call(call("track_order", order_id="A"), CS).attempted_tool is None  # valid
+    assert parse_tool_call('{"tool": "a', CS).attempted_tool is None  # the name is cut off
+
+
+def test_attempts_on_cases_that_want_a_tool_are_not_false() -> None:
+    case = GoldenCase(
+        id="p1",
+        category=Category.POSITIVE,
+        prompt="where is ORD-1",
+        target=Target(tool="track_order", arguments={"order_id": "ORD-1"}),
+    )
+    verdict = score_case(case, parse_tool_call(call("cancel_order", order_id="ORD-1"), CS), CS)
+    assert verdict.call_attempt and verdict.outcome is Outcome.INVALID
+    assert compute_metrics([verdict]).false_call_attempt_rate.numerator == 0
+
+
+def test_worked_example_false_call_attempts() -> None:
+    m = compute_metrics(worked_verdicts())
+    # c8 called a real tool on a chitchat case; c9's invalid no_tool is no attempt: 1/10.
+    assert (m.false_call_attempt_rate.numerator, m.false_call_attempt_rate.denominator) == (1, 10)
+
+
+def test_results_written_before_the_attempt_rate_still_read() -> None:
+    old = compute_metrics(worked_verdicts()).model_dump()
+    del old["false_call_attempt_rate"]
+    m = Metrics.model_validate(old)
+    assert m.false_call_attempt_rate.value is None and str(m.false_call_attempt_rate) == "no cases"

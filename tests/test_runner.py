@@ -132,7 +132,7 @@ def test_end_to_end_metrics_by_hand(tmp_path: Path) -> None:
     assert pair(lenient.tool_name_accuracy) == (5, 6)
     assert pair(lenient.argument_match_accuracy) == (5, 6)
     assert pair(lenient.false_tool_call_rate) == (1, 6)
-    assert set(results.lenient_metrics) == {"all", "dev", "holdout"}
+    assert set(results.lenient_metrics) == {"all", "dev", "holdout", "sealed"}
 
     assert results.confusion == {
         "shop": {

@@ -26,10 +26,9 @@ EXAMPLES = (
 
 
 def suites_path() -> str:
-    """Where the bundled suites are: ``suites/`` beside the package in a source checkout,
-    else ``suites`` in the current folder."""
-    beside = Path(__file__).resolve().parent.parent.parent / "suites"
-    return str(beside) if beside.is_dir() else "suites"
+    """Where the bundled suites are: the packaged ``harness.suites``, so a plain install
+    (a wheel, not only a source checkout) runs them."""
+    return str(Path(__file__).resolve().parent.parent / "suites")
 
 
 def _option_name(field_name: str) -> str:

@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         choices=SPLITS,
         default=None,
-        help="splits to show, in order (default: dev, holdout, all)",
+        help="splits to show, in order (default: every split with cases, then all)",
     )
     add_reports_dir(p)
     p.add_argument("-o", "--output", type=Path, help="also write the table to this file")
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runs = [load_baseline(spec, args.reports_dir) for spec in args.runs]
         labels = args.label or [r.checkpoint.spec for r in runs]
-        text = render_table(runs, labels, args.split or SPLITS)
+        text = render_table(runs, labels, args.split)
         print(text, end="")
         if args.output is not None:
             write_atomic(args.output, text)

@@ -35,14 +35,13 @@ from harness.atomic import write_atomic
 from harness.catalog import NO_TOOL
 from harness.compare import (
     DELTA_METRICS,
-    SLICES,
     CaseChange,
     Comparison,
     MetricDelta,
     keys_by_status,
 )
 from harness.gates import GateResult
-from harness.golden import Category
+from harness.golden import SLICES, SPLITS, Category
 from harness.metrics import RATE_NAMES, Metrics, confusion_labels
 from harness.render.labels import metric_text, outcome_text
 from harness.render.templating import (
@@ -102,8 +101,7 @@ def _head(results: RunResults) -> dict[str, Any]:
             speed += f", {int(timing['cached_cases']):,} cached"
     return {
         "failed": sum(not g.passed for g in results.gates),
-        "dev": splits.get("dev", 0),
-        "holdout": splits.get("holdout", 0),
+        "splits": [(name, splits[name]) for name in SPLITS if splits.get(name)],
         "speed": speed,
         "catalogs": ", ".join(f"{g.catalog} ({g.n:,})" for g in results.golden),
         "decoding": ", ".join(f"{k}={v}" for k, v in results.decoding.items()),
@@ -198,9 +196,9 @@ def _slice_rows(results: RunResults, comparison: Comparison | None) -> list[dict
     for g in results.gates:
         gates.setdefault(g.metric, g)
     rows: list[dict[str, Any]] = []
-    for split in ("all", "dev", "holdout"):
+    for split in SLICES:
         report = results.metrics.get(split)
-        if report is None:
+        if report is None or (split != "all" and not report.overall.n):
             continue
         deltas = comparison.deltas.get(split, {}) if comparison else {}
         by_cat = comparison.category_deltas.get(split, {}) if comparison else {}
@@ -660,7 +658,7 @@ def _case_list(results: RunResults, comparison: Comparison | None, listed: _List
         "visible": visible,
         "statuses": [(s, counts[s]) for s in present],
         "categories": [(c.value, cat_counts.get(c.value, 0)) for c in Category],
-        "splits": [(s, split_counts.get(s, 0)) for s in ("dev", "holdout")],
+        "splits": [(s, split_counts[s]) for s in SPLITS if split_counts.get(s)],
         "catalogs": sorted(Counter(c.catalog for c in results.cases).items()),
         "outcomes": [(o.value, outcome_counts.get(o.value, 0)) for o in Outcome],
         "errors": sorted(error_counts.items(), key=lambda kv: (-kv[1], kv[0])),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from harness.metrics import LOWER_IS_BETTER
+from harness.metrics import metric_spec
 from harness.scoring import Outcome
 
 
@@ -26,48 +26,31 @@ class MetricText(NamedTuple):
     lower_is_better: bool
 
 
-_TEXTS: dict[str, tuple[str, str, str, str]] = {
-    "valid_tool_call_rate": (
-        "Valid tool calls",
-        "valid-tool-call",
-        "valid",
-        "outputs that are valid calls",
-    ),
-    "tool_name_accuracy": (
-        "Tool-name accuracy",
-        "tool-name",
-        "tool",
-        "outputs naming the gold tool",
-    ),
-    "argument_match_accuracy": (
-        "Argument match",
-        "argument-match",
-        "args",
-        "valid outputs, right arguments",
-    ),
-    "false_tool_call_rate": (
-        "False tool calls",
-        "false-tool-call",
-        "false",
-        "tool called when none fits",
-    ),
-    "silent_corruption_rate": (
-        "Silent corruption",
-        "silent corruption",
-        "silent",
-        "valid call, wrong tool or args",
-    ),
-    "missed_call_rate": ("Missed calls", "missed-call", "missed", "missed_call_rate"),
-    "pass_rate": ("Pass rate", "pass", "pass", "pass_rate"),
+_TITLES: dict[str, tuple[str, str]] = {
+    "valid_tool_call_rate": ("Valid tool calls", "valid-tool-call"),
+    "tool_name_accuracy": ("Tool-name accuracy", "tool-name"),
+    "argument_match_accuracy": ("Argument match", "argument-match"),
+    "false_tool_call_rate": ("False tool calls", "false-tool-call"),
+    "silent_corruption_rate": ("Silent corruption", "silent corruption"),
+    "missed_call_rate": ("Missed calls", "missed-call"),
+    "pass_rate": ("Pass rate", "pass"),
+    "false_call_attempt_rate": ("False call attempts", "false-call-attempt"),
 }
+"""Display titles (card heading, Markdown column); everything else is in the metric table."""
 
 
 def metric_text(metric: str) -> MetricText:
-    """The label, column titles, hint and direction of ``metric`` (any name is accepted)."""
-    label, column, short, hint = _TEXTS.get(
-        metric, (metric.replace("_", " "), metric, metric, metric)
-    )
-    return MetricText(label, column, short, hint, metric in LOWER_IS_BETTER)
+    """The label, column titles, hint and direction of ``metric`` (any name is accepted).
+
+    What a metric counts and which way is better come from the metric table
+    (:data:`harness.metrics.METRICS`); only the display titles are kept here.
+    """
+    try:
+        spec = metric_spec(metric)
+    except KeyError:
+        return MetricText(metric.replace("_", " "), metric, metric, metric, False)
+    label, column = _TITLES.get(metric, (spec.label[:1].upper() + spec.label[1:], spec.label))
+    return MetricText(label, column, spec.column, spec.hint, spec.lower_is_better)
 
 
 OUTCOME_LABELS: dict[str, str] = {

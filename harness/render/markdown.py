@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from harness import golden
 from harness.errors import RoutecheckError
 from harness.metrics import Metrics, Rate
 from harness.render.labels import metric_text
@@ -23,9 +24,7 @@ TABLE_METRICS: tuple[str, ...] = (
     "silent_corruption_rate",
     "pass_rate",
 )
-"""The columns of a table, in order."""
-
-SPLITS = ("dev", "holdout", "all")
+SPLITS = (*golden.SPLITS, "all")
 
 
 class TableError(RoutecheckError, ValueError):
@@ -50,8 +49,17 @@ def _header(first: str = "") -> list[str]:
     return ["| " + " | ".join(names) + " |", "|" + " --- |" * len(names)]
 
 
+def splits_with_cases(runs: Sequence[RunResults]) -> list[str]:
+    """The default splits: each one some run has cases in, then all."""
+    return [
+        s
+        for s in SPLITS
+        if s == "all" or any(s in r.metrics and r.metrics[s].overall.n for r in runs)
+    ]
+
+
 def render_table(
-    runs: Sequence[RunResults], labels: Sequence[str], splits: Sequence[str] = SPLITS
+    runs: Sequence[RunResults], labels: Sequence[str], splits: Sequence[str] | None = None
 ) -> str:
     """Markdown: per split, the overall numbers of each run, then each category's."""
     if len(runs) != len(labels):
@@ -66,7 +74,7 @@ def render_table(
             + "): their numbers are not comparable"
         )
     out: list[str] = []
-    for split in splits:
+    for split in splits if splits is not None else splits_with_cases(runs):
         missing = [
             label for run, label in zip(runs, labels, strict=True) if split not in run.metrics
         ]

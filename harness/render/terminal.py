@@ -7,41 +7,39 @@ can each send them where they belong.
 from __future__ import annotations
 
 from harness.compare import Comparison
-from harness.metrics import HEADLINE, Metrics
-from harness.render.labels import metric_text
+from harness.golden import SLICES, SPLITS
+from harness.metrics import SUMMARY, Metrics, metric_spec
 from harness.results import RunResults
-
-TERMINAL_METRICS: tuple[str, ...] = (*HEADLINE, "silent_corruption_rate")
-"""The seed's four numbers and silent corruption, in the order the columns show them."""
-
-_LEGEND = (
-    "valid = valid-tool-call rate, tool = tool-name accuracy, args = argument-match "
-    "accuracy (on valid), false = false-tool-call rate, silent = silent-corruption rate"
-)
 
 
 def _row(label: str, m: Metrics) -> str:
     cells = []
-    for name in TERMINAL_METRICS:
+    for name in SUMMARY:
         rate = m.rate(name)
         cells.append(f"{rate.value:>10.3f}" if rate.value is not None else f"{'no cases':>10}")
     return f"{label:<26}{m.n:>6}" + "".join(cells)
 
 
 def summary_lines(results: RunResults) -> list[str]:
-    """The terminal table: the seed's four numbers and silent corruption, per split."""
-    header = f"{'slice':<26}{'n':>6}" + "".join(
-        f"{metric_text(name).short:>10}" for name in TERMINAL_METRICS
-    )
+    """The terminal table: the metrics marked ``summary`` in the metric table, per slice."""
+    columns = "".join(f"{metric_spec(name).column:>10}" for name in SUMMARY)
+    header = f"{'slice':<26}{'n':>6}{columns}"
     lines = [header, "-" * len(header)]
-    for split in ("all", "dev", "holdout"):
-        report = results.metrics[split]
+    for split in SLICES:
+        report = results.metrics.get(split)
+        if report is None or (split != "all" and not report.overall.n):
+            continue  # a split with no cases in this run (or older than the results file)
         lines.append(_row(split, report.overall))
         for category, m in report.by_category.items():
             if m.n:
                 lines.append(_row(f"  {category}", m))
     lines.append("")
-    lines.append(_LEGEND)
+    legend = []
+    for name in SUMMARY:
+        spec = metric_spec(name)
+        over = f" (on {spec.over_label})" if spec.over_label != "n" else ""
+        legend.append(f"{spec.column} = {spec.label}{over}")
+    lines.append(", ".join(legend))
     for gate in results.gates:
         lines.append(("PASS " if gate.passed else "FAIL ") + gate.message)
     return lines
@@ -74,13 +72,13 @@ def comparison_lines(comparison: Comparison) -> list[str]:
     if overall:
         lines.append(
             f"{'metric (all cases)':<24} {'baseline':>8} {'current':>8} {'delta':>7}"
-            f"{'':<8} {'dev':>7} {'holdout':>7}"
+            f"{'':<8} " + " ".join(f"{s:>7}" for s in SPLITS)
         )
     for metric, d in overall.items():
         note = "" if d.verdict in ("same", "n/a") else d.verdict
         per_split = " ".join(
             f"{_fmt_delta(c.deltas[s][metric].delta) if s in c.deltas else 'n/a':>7}"
-            for s in ("dev", "holdout")
+            for s in SPLITS
         )
         lines.append(
             f"{metric:<24} {_fmt(d.baseline.value):>8} {_fmt(d.current.value):>8} "

@@ -16,14 +16,14 @@ from datetime import timedelta
 
 from hypothesis import HealthCheck, settings
 
-_COMMON = {
-    "deadline": timedelta(milliseconds=500),
-    "suppress_health_check": [HealthCheck.too_slow],
-    "print_blob": True,
-}
+_COMMON = settings(
+    deadline=timedelta(milliseconds=500),
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
 
-settings.register_profile("ci", derandomize=True, max_examples=200, **_COMMON)
-settings.register_profile("dev", max_examples=1000, **_COMMON)
+settings.register_profile("ci", _COMMON, derandomize=True, max_examples=200)
+settings.register_profile("dev", _COMMON, max_examples=1000)
 
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev")
 """The name of the loaded profile."""
