@@ -200,8 +200,25 @@ def _similar_policy(scorer: str, threshold: float) -> Callable[[CalibrationPair]
     return decide
 
 
+def _contains_or_similar_policy(
+    scorer: str, threshold: float
+) -> Callable[[CalibrationPair], Decision]:
+    from harness.match import contains_phrase
+
+    def decide(pair: CalibrationPair) -> Decision:
+        if isinstance(pair.predicted, str) and any(
+            isinstance(c, str) and contains_phrase(pair.predicted, c) for c in pair.candidates
+        ):
+            return True, 1.0
+        return similar_match(pair.predicted, pair.candidates, threshold, scorer)
+
+    return decide
+
+
 def build_policies(scorers: Sequence[str], thresholds: Sequence[float]) -> list[Policy]:
-    """The deterministic policies: exact, normalized, contains, then similar per threshold."""
+    """The deterministic policies: exact, normalized, contains, then per scorer and
+    threshold ``similar`` and ``contains-or-similar`` (the gold phrase found whole, or a
+    similar enough text)."""
     policies = [
         Policy(name, name, None, _values_match_policy(name))
         for name in ("exact", "normalized", "contains")
@@ -214,6 +231,14 @@ def build_policies(scorers: Sequence[str], thresholds: Sequence[float]) -> list[
                     f"similar:{scorer}",
                     threshold,
                     _similar_policy(scorer, threshold),
+                )
+            )
+            policies.append(
+                Policy(
+                    f"contains-or-similar:{scorer}@{threshold:g}",
+                    f"contains-or-similar:{scorer}",
+                    threshold,
+                    _contains_or_similar_policy(scorer, threshold),
                 )
             )
     return policies

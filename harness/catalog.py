@@ -194,7 +194,7 @@ def _type_label(prop: Mapping[str, Any], tool: Tool, depth: int = 0) -> str:
 
 
 def _check_policies(parameters: dict[str, Any], where: str) -> None:
-    from harness.match import POLICIES
+    from harness.match import POLICIES, SCORED_POLICIES
 
     for path, sub in walk_schema(parameters, f"{where}.parameters"):
         if "x-match" in sub and sub["x-match"] not in POLICIES:
@@ -202,6 +202,22 @@ def _check_policies(parameters: dict[str, Any], where: str) -> None:
                 f"{path}: x-match must be one of {sorted(POLICIES)}, got {sub['x-match']!r}. "
                 "Use a known policy name (see harness.match)."
             )
+        if "x-threshold" in sub:
+            value = sub["x-threshold"]
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not 0.0 <= value <= 1.0
+            ):
+                raise CatalogError(
+                    f"{path}: x-threshold must be a number within [0, 1], got {value!r}. "
+                    "Write e.g. 0.85 (the calibrated default; see routecheck calibrate)."
+                )
+            if sub.get("x-match") not in SCORED_POLICIES:
+                raise CatalogError(
+                    f"{path}: x-threshold applies only to x-match "
+                    f"{' or '.join(sorted(SCORED_POLICIES))}, not {sub.get('x-match', 'exact')!r}"
+                )
 
 
 def normalize_parameters(parameters: Any, where: str) -> dict[str, Any]:

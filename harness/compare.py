@@ -223,6 +223,11 @@ def compare_runs(current: RunResults, baseline: RunResults) -> Comparison:
             f"only some cases overlap: {len(common)} in both runs, "
             f"{len(added)} only in the current run, {len(removed)} only in the baseline"
         )
+    if current.format != baseline.format:
+        warnings.append(
+            f"output format differs: {baseline.format} (baseline) -> {current.format}; the "
+            "verdicts are the same kind, but the model was prompted and read differently"
+        )
     if current.parse_mode != baseline.parse_mode:
         warnings.append(
             f"parse mode differs: {baseline.parse_mode} (baseline) -> {current.parse_mode}"

@@ -103,10 +103,25 @@ class GateResult(BaseModel):
     message: str
 
 
+GATE_ON = ("estimate", "bound")
+"""What a gate compares with its threshold: the point estimate, or the far end of the 95%
+interval (the upper end for a maximum, the lower end for a minimum)."""
+
+
 def evaluate_gates(
-    metrics: Metrics, verdicts: list[CaseVerdict], config: GateConfig, max_offenders: int = 10
+    metrics: Metrics,
+    verdicts: list[CaseVerdict],
+    config: GateConfig,
+    max_offenders: int = 10,
+    on: str = "estimate",
 ) -> list[GateResult]:
-    """Check every enabled gate against ``metrics`` (computed from ``verdicts``)."""
+    """Check every enabled gate against ``metrics`` (computed from ``verdicts``).
+
+    With ``on="bound"`` a gate passes only when the whole interval is on the right side of
+    the threshold: a conservative gate that a small golden set cannot pass by luck.
+    """
+    if on not in GATE_ON:
+        raise ValueError(f"gate-on must be one of {', '.join(GATE_ON)}, got {on!r}")
     results = []
     for metric, op, threshold in config.gates():
         rate = metrics.rate(metric)
@@ -116,11 +131,17 @@ def evaluate_gates(
             passed = False
             message = f"{metric}: no cases to measure; a gate never passes vacuously"
         else:
-            passed = rate.value <= threshold if op == "<=" else rate.value >= threshold
+            if on == "bound":
+                compared = (rate.high if op == "<=" else rate.low) or 0.0
+                basis = f"{'upper' if op == '<=' else 'lower'} bound {compared:.4f} "
+            else:
+                compared, basis = rate.value, ""
+            passed = compared <= threshold if op == "<=" else compared >= threshold
             verdict = "ok" if passed else "FAILED"
             message = (
                 f"{metric} = {rate.value:.4f} ({rate.numerator}/{rate.denominator}), "
-                f"95% CI [{rate.low:.4f}, {rate.high:.4f}]; gate {op} {threshold}: {verdict}"
+                f"95% CI [{rate.low:.4f}, {rate.high:.4f}]; gate {basis}{op} {threshold}: "
+                f"{verdict}"
             )
             if not passed and offenders:
                 message += f"; worst cases: {', '.join(offenders)}"

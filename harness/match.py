@@ -108,6 +108,23 @@ register_policy("normalized", lambda a, b: normalize_text(a) == normalize_text(b
 register_policy("contains", contains_phrase)
 register_policy("bfcl", lambda a, b: bfcl_text(a) == bfcl_text(b))
 
+SCORED_POLICIES = frozenset({"similar", "contains-or-similar"})
+"""Policies that compare a score with the argument's ``x-threshold``; the rules registered
+for them use the default threshold (``values_match`` reads the schema's own)."""
+
+
+def _scored_rule(policy: str) -> StringRule:
+    def rule(a: str, b: str) -> bool:
+        from harness.similarity import DEFAULT_THRESHOLD
+
+        return similarity_score(a, b, policy) >= DEFAULT_THRESHOLD
+
+    return rule
+
+
+for _name in sorted(SCORED_POLICIES):
+    register_policy(_name, _scored_rule(_name))
+
 
 def canonical(value: Any) -> str:
     """A canonical JSON text: equal texts mean equal values of equal JSON types."""
@@ -148,6 +165,8 @@ def values_match(
     if "enum" in sub or "const" in sub:
         return canonical(predicted) == canonical(gold)
     if isinstance(predicted, str) and isinstance(gold, str):
+        if policy in SCORED_POLICIES:
+            return similarity_score(predicted, gold, policy, sub) >= threshold_of(sub)
         rule = POLICIES.get(policy, POLICIES["exact"])
         return rule(predicted, gold)
     if _is_number(predicted) and _is_number(gold):
@@ -173,6 +192,47 @@ def values_match(
             values_match(predicted[k], gold[k], policy, props.get(k, rest), tool) for k in gold
         )
     return canonical(predicted) == canonical(gold)
+
+
+def threshold_of(schema: Mapping[str, Any]) -> float:
+    """An argument's ``x-threshold`` (checked at load time), or the calibrated default."""
+    from harness.similarity import DEFAULT_THRESHOLD
+
+    value = schema.get("x-threshold", DEFAULT_THRESHOLD)
+    return float(value) if _is_number(value) else DEFAULT_THRESHOLD
+
+
+def similarity_score(
+    predicted: str, gold: str, policy: str, schema: Mapping[str, Any] | None = None
+) -> float:
+    """The score a scored policy compares with its threshold: the similarity of the two
+    texts; under ``contains-or-similar`` a gold phrase found whole in the prediction is 1.0."""
+    from harness.similarity import similarity
+
+    if policy == "contains-or-similar" and POLICIES["contains"](predicted, gold):
+        return 1.0
+    return similarity(predicted, gold)
+
+
+def argument_scores(
+    predicted: Mapping[str, Any],
+    gold: Mapping[str, Any],
+    tool: Tool,
+    accept: Mapping[str, Sequence[Any]] | None = None,
+) -> dict[str, float]:
+    """For each top-level argument under a scored policy, the best score against the gold
+    and every accepted value: recorded so a reviewer sees how near a miss was."""
+    accept = accept or {}
+    scores: dict[str, float] = {}
+    for name, want in gold.items():
+        policy = tool.match_policy(name)
+        got = predicted.get(name)
+        if policy not in SCORED_POLICIES or not isinstance(got, str):
+            continue
+        texts = [c for c in (want, *accept.get(name, ())) if isinstance(c, str)]
+        if texts:
+            scores[name] = round(max(similarity_score(got, t, policy) for t in texts), 4)
+    return scores
 
 
 def arguments_match(

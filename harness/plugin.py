@@ -356,6 +356,24 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             tr.write_line(f"report:  {ev.files.report}")
         if ev.files.baseline_saved is not None:
             tr.write_line(f"baseline saved: {ev.files.baseline_saved}")
+    _ci_output(tr, ev)
+
+
+def _ci_output(tr: Any, ev: EvaluationSession) -> None:
+    """The job summary (when ``GITHUB_STEP_SUMMARY`` is set) and workflow annotations."""
+    from harness.ci_output import append_step_summary, github_annotations
+
+    assert ev.results is not None
+    try:
+        path = append_step_summary(ev.results, ev.comparison)
+    except OSError as exc:  # a CI convenience must not turn a verdict into a crash
+        tr.write_line(f"routecheck: could not append the job summary: {exc}")
+    else:
+        if path is not None:
+            tr.write_line(f"job summary: appended to {path}")
+    if ev.settings.annotations == "github":
+        for line in github_annotations(ev.results, ev.comparison):
+            tr.write_line(line)
 
 
 _COLOURS = {"pass": "\x1b[1;32m", "fail": "\x1b[1;31m", "incomplete": "\x1b[1;33m"}
@@ -367,7 +385,9 @@ def verdict_line(results: RunResults, tty: bool = False) -> str:
     gates = results.gates
     failed_gates = [g.metric for g in gates if not g.passed]
     failed_cases = sum(not c.passed for c in results.cases)
-    where = f"on the {results.gate_split} split"
+    where = f"on the {results.gate_split} split" + (
+        " (interval bounds)" if results.gate_on == "bound" else ""
+    )
     if verdict == "incomplete":
         why = f"the run did not complete ({results.incomplete_reason or 'see above'})"
     elif failed_gates:

@@ -119,6 +119,10 @@ class CaseRecord(BaseModel):
     outcome: Outcome
     passed: bool
     mismatched_arguments: list[str] = Field(default_factory=list)
+    argument_scores: dict[str, float] = Field(
+        default_factory=dict,
+        description="Similarity score per argument under a scored policy (similar)",
+    )
     lenient_outcome: Outcome = Field(description="The outcome under the lenient parser")
 
     def raw_output(self) -> str:
@@ -171,6 +175,10 @@ class RunResults(BaseModel):
     parse_mode: str = "strict"
     format: str = Field(default="json", description="Output format: json, native, openai-tools")
     gate_split: str = Field(default="all", description="Which cases the gates were computed on")
+    gate_on: str = Field(
+        default="estimate",
+        description="What the gates compared: the point estimate or the 95% interval's bound",
+    )
     metrics: dict[str, SliceReport] = Field(
         description="Strict-parse metrics keyed by slice: all, dev, holdout"
     )

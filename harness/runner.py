@@ -92,6 +92,7 @@ def run_suite(
     keys: set[str] | None = None,
     gates: GateConfig | None = None,
     gate_split: GateSplit = "all",
+    gate_on: str = "estimate",
     cache: OutputCache | None = None,
     progress: bool = False,
     run_id: str | None = None,
@@ -181,6 +182,7 @@ def run_suite(
                 outcome=verdict.outcome,
                 passed=verdict.passed,
                 mismatched_arguments=list(verdict.mismatched_arguments),
+                argument_scores=dict(verdict.argument_scores),
                 lenient_outcome=lenient_verdict.outcome,
             )
         )
@@ -220,6 +222,7 @@ def run_suite(
         decoding=decoding.as_dict(),
         format=fmt.name,
         gate_split=gate_split,
+        gate_on=gate_on,
         metrics=metrics,
         lenient_metrics={split: compute_metrics(slice_of(lenient, split)) for split in SLICES},
         confusion={
@@ -230,7 +233,7 @@ def run_suite(
             )
             for name in catalogs
         },
-        gates=evaluate_gates(metrics[gate_split].overall, gated, gates),
+        gates=evaluate_gates(metrics[gate_split].overall, gated, gates, on=gate_on),
         timing={
             "generate_seconds": round(elapsed, 3),
             "cases": float(len(requests)),

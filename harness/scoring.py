@@ -9,7 +9,7 @@ from collections import Counter
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from harness.catalog import NO_TOOL, Catalog
 from harness.golden import (
@@ -20,7 +20,7 @@ from harness.golden import (
     GoldenCase,
     Split,
 )
-from harness.match import arguments_match
+from harness.match import argument_scores, arguments_match
 from harness.parse import ErrorKind, ParseMode, ParseResult, parse_tool_call, parse_tool_calls
 
 
@@ -63,6 +63,8 @@ class CaseVerdict(BaseModel):
     error: ErrorKind | None = None
     detail: str = ""
     mismatched_arguments: tuple[str, ...] = ()
+    argument_scores: dict[str, float] = Field(default_factory=dict)
+    """Similarity scores of the arguments under a scored policy (``similar``)."""
     call_attempt: bool = False
     """The output calls a real tool or, invalid, tries to (see ``ParseResult.attempted_tool``)."""
 
@@ -210,6 +212,9 @@ def score_case(case: GoldenCase, parsed: ParseResult, catalog: Catalog) -> CaseV
         arguments_match=ok,
         outcome=Outcome.CORRECT if ok else Outcome.WRONG_ARGUMENTS,
         mismatched_arguments=tuple(mismatched),
+        argument_scores=argument_scores(
+            parsed.arguments or {}, case.target.arguments, tool, case.accept
+        ),
     )
 
 

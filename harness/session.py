@@ -157,6 +157,7 @@ class EvaluationSession:
                 keys=keys,
                 gates=settings.gates,
                 gate_split=settings.gate_split,  # type: ignore[arg-type]
+                gate_on=settings.gate_on,
                 cache=cache,
                 progress=True,
                 output_format=get_format(settings.format, backend),

@@ -48,6 +48,13 @@ class RunSettings:
         default="all",
         metadata={"help": f"Cases the gates are computed on: {', '.join(SLICES)}."},
     )
+    gate_on: str = field(
+        default="estimate",
+        metadata={
+            "help": "What a gate compares with its threshold: estimate (the point value) or "
+            "bound (the 95% interval's far end: upper for a maximum, lower for a minimum)."
+        },
+    )
     split: str = field(default="all", metadata={"help": f"Cases to run: {', '.join(SLICES)}."})
     max_new_tokens: int = field(
         default=128, metadata={"help": "Upper bound on generated tokens per case."}
@@ -93,12 +100,27 @@ class RunSettings:
             "shown and counted) or cases (every case must pass as well)."
         },
     )
+    annotations: str = field(
+        default="none",
+        metadata={
+            "help": "Print failing gates and regressed cases as CI annotations: none or "
+            "github (workflow commands)."
+        },
+    )
     gates: GateConfig = field(default_factory=GateConfig)
 
     def __post_init__(self) -> None:
+        if self.annotations not in ("none", "github"):
+            raise SettingsError(
+                f"annotations = {self.annotations!r} is not accepted; use none or github"
+            )
         if self.verdict not in VERDICTS:
             raise SettingsError(
                 f"verdict = {self.verdict!r} is not accepted; use gates (the default) or cases"
+            )
+        if self.gate_on not in ("estimate", "bound"):
+            raise SettingsError(
+                f"gate-on = {self.gate_on!r} is not accepted; use estimate (the default) or bound"
             )
         for name in ("gate_split", "split"):
             value = getattr(self, name)

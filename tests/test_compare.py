@@ -192,6 +192,15 @@ def test_warns_on_different_decoding_and_parse_mode(tmp_path: Path) -> None:
     assert any("parse mode differs" in w for w in c.warnings)
 
 
+def test_runs_in_different_formats_compare_with_a_warning(tmp_path: Path) -> None:
+    baseline, current = two_runs(tmp_path, set(), {"k01"})
+    other = current.model_copy(update={"format": "openai-tools"})
+    c = compare_runs(other, baseline)
+    assert any("output format differs: json (baseline) -> openai-tools" in w for w in c.warnings)
+    assert c.regressions == compare_runs(current, baseline).regressions
+    assert not any("format" in w for w in compare_runs(current, baseline).warnings)
+
+
 def test_comparison_round_trips_as_json(tmp_path: Path) -> None:
     baseline, current = two_runs(tmp_path, {"k00"}, {"k01"})
     c = compare_runs(current, baseline)

@@ -196,3 +196,23 @@ def test_no_valid_output_fails_the_argument_gate() -> None:
     (result,) = evaluate_gates(compute_metrics(verdicts), verdicts, config)
     assert result.metric == "argument_match_accuracy"
     assert not result.passed and "no cases to measure" in result.message
+
+
+def test_bound_gates_read_the_far_end_of_the_interval() -> None:
+    # 1 false call in 100 no-tool cases: 0.01 passes <= 0.02 on the estimate, but its 95%
+    # interval reaches 0.0545, so a conservative gate fails; 99/100 valid is the mirror.
+    verdicts = [verdict("c0", Outcome.FALSE_TOOL_CALL, NO_TOOL)]
+    verdicts += [verdict(f"c{i}", Outcome.CORRECT, NO_TOOL) for i in range(1, 100)]
+    m = compute_metrics(verdicts)
+    config = GateConfig(min_tool_name_accuracy=None, min_argument_match_accuracy=None)
+    estimate = by_metric(evaluate_gates(m, verdicts, config))
+    bound = by_metric(evaluate_gates(m, verdicts, config, on="bound"))
+    assert estimate["false_tool_call_rate"].passed
+    assert not bound["false_tool_call_rate"].passed
+    assert "upper bound 0.05" in bound["false_tool_call_rate"].message
+    # 100/100 valid: the estimate passes >= 0.98, but the lower bound (0.963) does not: a
+    # bound gate at 0.98 needs about 190 cases with none wrong.
+    assert estimate["valid_tool_call_rate"].passed and not bound["valid_tool_call_rate"].passed
+    assert "lower bound 0.9630 >= 0.98" in bound["valid_tool_call_rate"].message
+    with pytest.raises(ValueError, match="estimate, bound"):
+        evaluate_gates(m, verdicts, config, on="median")

@@ -453,3 +453,30 @@ def test_verdict_line_is_coloured_only_on_a_terminal(tmp_path: Path) -> None:
     assert verdict_line(stopped) == (
         "routecheck verdict: INCOMPLETE: the run did not complete (disk full)"
     )
+
+
+def test_ci_systems_get_a_job_summary_and_annotations(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write_project(pytester, MISTAKES)
+    summary = pytester.path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    result = _run(pytester, "--checkpoint=mock:outputs.jsonl", "--rc-annotations=github")
+    assert result.ret == 1
+    text = summary.read_text(encoding="utf-8")
+    assert text.startswith("### routecheck: gates FAILED on `all`")
+    assert "| false_tool_call_rate | 0.125 |" in text
+    result.stdout.fnmatch_lines(
+        ["::error title=routecheck gate false_tool_call_rate (all)::false_tool_call_rate = *"]
+    )
+
+
+def test_bound_gates_are_stricter_and_say_so(pytester: pytest.Pytester) -> None:
+    _write_project(pytester, GOLD)
+    result = _run(pytester, "--checkpoint=mock:outputs.jsonl", "--rc-gate-on=bound")
+    # Eight perfect cases: every estimate passes, but no lower bound reaches 0.95.
+    assert result.ret == 1
+    assert result.stdout.lines[-1].startswith("routecheck verdict: FAIL: ")
+    assert "on the all split (interval bounds)" in result.stdout.lines[-1]
+    assert _results(pytester).gate_on == "bound"
+    result.stdout.fnmatch_lines(["*valid_tool_call_rate = 1.0000 (8/8)*gate lower bound 0.6*"])

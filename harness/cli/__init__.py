@@ -9,6 +9,8 @@ library function.
 - ``routecheck feedback results.json``   failing dev cases -> new SFT rows
 - ``routecheck gold-replay GOLDEN -o F`` a mock replay file whose outputs are the gold answers
 - ``routecheck history [REPORTS_DIR]``  every run on one golden set over time (HTML + Markdown)
+- ``routecheck import bfcl SRC --out DIR``  BFCL categories as golden folders
+- ``routecheck calibrate``               free-text match policies against hand-labelled pairs
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "feedback": ("harness.cli.trainers:feedback", "turn failing dev cases into SFT rows"),
     "gold-replay": ("harness.cli.gold_replay:main", "write a mock replay file of gold answers"),
     "history": ("harness.cli.history:main", "every run in a reports folder over time"),
+    "import": ("harness.cli.importer:main", "import a public suite as golden folders (bfcl)"),
+    "calibrate": ("harness.calibrate:main", "measure free-text match policies on a labelled set"),
 }
 """Subcommand -> (``module:function`` taking the remaining arguments, one-line help).
 Modules are imported only when their command runs."""
