@@ -99,4 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     if "-h" in args or "--help" in args:
         print(help_text())
         return 0
+    if not any(a == "--rootdir" or a.startswith("--rootdir=") for a in args):
+        # The suites live in the installed package; the project (its pyproject.toml and
+        # [tool.routecheck]) is the folder the command runs in.
+        args = [f"--rootdir={Path.cwd()}", *args]
     return int(pytest.main([suites_path(), *args]))
