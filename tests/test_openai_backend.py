@@ -20,7 +20,7 @@ from harness.errors import CheckpointError
 from harness.formats import get_format
 from harness.golden import load_golden
 from harness.outputcache import OutputCache
-from harness.runner import run_suite
+from harness.runner import RunStopped, run_suite
 from tests.tinymodel import toy_catalog
 
 NAMELESS = [{"id": "c0", "type": "function", "function": {"arguments": "{}"}}]
@@ -173,8 +173,9 @@ def test_a_failing_server_stops_the_run_and_nothing_is_cached(server: str, tmp_p
     (golden / "cases.jsonl").write_text(json.dumps(case) + "\n")
     cache = OutputCache(tmp_path / "cache")
     backend = OpenAIBackend(f"openai:{server}#router", timeout=5, max_retries=0)
-    with pytest.raises(ServerError, match="HTTP 503"):
+    with pytest.raises(RunStopped, match=r"ServerError.*HTTP 503") as info:
         run_suite(load_golden(golden), backend, cache=cache)
+    assert info.value.results.cases == [] and not info.value.results.completed
     assert not (tmp_path / "cache").exists()
 
 

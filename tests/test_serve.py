@@ -21,10 +21,9 @@ pytest.importorskip("uvicorn")
 
 from harness.backends import resolve_backend
 from harness.backends.base import DecodingConfig
-from harness.backends.openai import ServerError
 from harness.formats import get_format
 from harness.golden import load_golden
-from harness.runner import run_suite
+from harness.runner import RunStopped, run_suite
 from tests.tinymodel import build_hermes_model, toy_catalog
 
 pytestmark = pytest.mark.server
@@ -124,5 +123,6 @@ def test_json_format_against_the_same_server(served: tuple[str, Path, Path]) -> 
 def test_a_refused_request_names_the_server_and_status(served: tuple[str, Path, Path]) -> None:
     url, _, golden = served
     backend = resolve_backend(f"openai:{url}#no-such-model")
-    with pytest.raises(ServerError, match=r"HTTP 400.*check the model name"):
+    with pytest.raises(RunStopped, match=r"ServerError.*HTTP 400.*check the model name") as info:
         run_suite(load_golden(golden), backend, DecodingConfig(max_new_tokens=4))
+    assert info.value.results.cases == [] and not info.value.results.completed
