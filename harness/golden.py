@@ -22,7 +22,6 @@ from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler
 
 from harness.catalog import NO_TOOL, Catalog, catalog_from_dict, load_catalog, tools_from_list
 from harness.errors import CatalogError, GoldenFileError
-from harness.jsonl import loads_strict
 from harness.schema import validate_arguments
 
 
@@ -445,7 +444,8 @@ def read_jsonl(path: Path, catalog: Catalog) -> list[GoldenCase]:
         if not line.strip():
             raise _err(where, "line", "is blank", "Remove blank lines (one case per line)")
         try:
-            raw = loads_strict(line)  # a key given twice is refused, not overwritten
+            # A key given twice is refused (naming it), not silently overwritten.
+            raw = json.loads(line, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as exc:
             raise _err(
                 where, "line", f"bad JSON ({exc.msg} at column {exc.colno})", "Fix the JSON"

@@ -52,7 +52,8 @@ class RunSettings:
         default="estimate",
         metadata={
             "help": "What a gate compares with its threshold: estimate (the point value) or "
-            "bound (the 95% interval's far end: upper for a maximum, lower for a minimum)."
+            "bound (the far end of the 95 percent interval: upper for a maximum, lower for a "
+            "minimum)."
         },
     )
     split: str = field(default="all", metadata={"help": f"Cases to run: {', '.join(SLICES)}."})

@@ -105,5 +105,5 @@ def test_run_pytest_help_is_pytest_s(capsys: pytest.CaptureFixture[str]) -> None
 def test_suites_path_finds_the_bundled_suites() -> None:
     from harness.cli.run import suites_path
 
-    assert Path(suites_path()) == ROOT / "suites"
+    assert Path(suites_path()) == ROOT / "harness" / "suites"  # packaged, works from a wheel
     assert (Path(suites_path()) / "test_gates.py").is_file()

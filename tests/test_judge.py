@@ -10,7 +10,7 @@ import pytest
 
 from harness.backends import Backend, DecodingConfig, Generation, GenerationRequest
 from harness.backends.base import ProgressCallback
-from harness.errors import CheckpointError
+from harness.errors import RoutecheckError
 from harness.judge import (
     JUDGE_SYSTEM,
     JUDGE_VERSION,
@@ -79,7 +79,7 @@ def test_mock_judge_verdicts(tmp_path: Path) -> None:
 
 def test_mock_judge_missing_answer_is_an_error_not_a_pass(tmp_path: Path) -> None:
     judge = load_judge(_mock(tmp_path, {"a": "yes"}), cache_dir=tmp_path / "cache")
-    with pytest.raises(CheckpointError, match="no output for case 'b'"):
+    with pytest.raises(RoutecheckError, match="no output for case 'b'"):
         judge.judge(ITEMS[:2])
 
 

@@ -173,13 +173,14 @@ def test_contains_policy_needs_the_gold_phrase_as_whole_words() -> None:
     assert contains_phrase("", "")
 
 
-def test_contains_policy_is_declared_in_the_catalog() -> None:
+def test_reason_policy_is_declared_in_the_catalog() -> None:
     from harness.catalog import load_catalog
 
     catalog = load_catalog(Path(__file__).resolve().parent.parent / "golden" / "customer_support")
     tool = catalog.tool("request_refund")
     assert tool is not None
-    assert tool.match_policy("reason") == "contains"
+    assert tool.match_policy("reason") == "contains-or-similar"
+    assert tool.properties["reason"]["x-threshold"] == 0.85
     assert tool.match_policy("order_id") == "exact"
 
 
