@@ -326,11 +326,21 @@ def test_suites_run_end_to_end_in_each_tool_format(
     refused.stderr.fnmatch_lines(["*--rc-format 'x' is not a known output format*"])
 
 
-def test_bad_input_stops_the_run_in_one_paragraph(pytester: pytest.Pytester) -> None:
-    """A template without tools is refused at start-up; a dead server stops the run."""
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built outside the ``pytester`` fixture: pytester restores ``sys.modules`` when its
+    test ends, and transformers' lazily imported model modules must outlive that."""
     pytest.importorskip("transformers")
     from tests.tinymodel import build_tiny_model, build_tokenizer
 
+    root = tmp_path_factory.mktemp("tiny-formats")
+    return Path(build_tiny_model(root / "tiny", build_tokenizer(root / "tok")))
+
+
+def test_bad_input_stops_the_run_in_one_paragraph(
+    pytester: pytest.Pytester, tiny_model: Path
+) -> None:
+    """A template without tools is refused at start-up; a dead server stops the run."""
     golden = pytester.path / "golden" / "shop"
     golden.mkdir(parents=True)
     (golden / "catalog.json").write_text(json.dumps(shop_catalog_dict()))
@@ -338,7 +348,7 @@ def test_bad_input_stops_the_run_in_one_paragraph(pytester: pytest.Pytester) -> 
     suites = pytester.path / "suites"
     suites.mkdir()
     (suites / "test_golden.py").write_text((ROOT / "suites" / "test_golden.py").read_text())
-    model = build_tiny_model(pytester.path / "tiny", build_tokenizer(pytester.path / "tok"))
+    model = tiny_model
     common = ["suites", "--rc-golden=golden", "--rc-reports-dir=reports", "-p", "no:cacheprovider"]
     no_tools = pytester.runpytest_subprocess(*common, f"--checkpoint={model}", "--rc-format=native")
     assert no_tools.ret == pytest.ExitCode.USAGE_ERROR

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from typing import Any
 
@@ -390,4 +391,7 @@ def test_worst_case_outputs_parse_in_linear_time(text: str) -> None:
     started = time.process_time()
     for mode in ("strict", "lenient"):
         assert not parse_tool_call(text, CS, mode).valid  # type: ignore[arg-type]
-    assert time.process_time() - started < 0.5
+    # The quadratic scan took 30-40 s here; coverage's line tracing (the test command runs
+    # under it) slows the linear one about fourfold, hence the wider bound when tracing.
+    bound = 2.0 if sys.gettrace() is not None else 0.5
+    assert time.process_time() - started < bound

@@ -338,10 +338,10 @@ FAULTS = {
         "MockBackend.generate = _boom\n"
     ),
     "write": (
-        "import errno, harness.report\n"
+        "import errno, harness.render.html\n"
         "def _full(*args, **kwargs):\n"
         "    raise OSError(errno.ENOSPC, 'No space left on device')\n"
-        "harness.report.write_report = _full\n"
+        "harness.render.html.write_report = _full\n"
     ),
 }
 
