@@ -32,6 +32,8 @@ CHART_BOTTOM = 26
 
 
 def meets_gate(value: float | None, gate: GateResult | None) -> bool | None:
+    """Whether ``value`` is on the passing side of ``gate``; None when either is missing, so
+    the table and the charts colour only what a gate judges."""
     if gate is None or value is None:
         return None
     return value <= gate.threshold if gate.op == "<=" else value >= gate.threshold
