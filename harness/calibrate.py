@@ -15,162 +15,48 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
-from harness.errors import RoutecheckError
+from harness.calibration_score import Decision, PartScore, Rate, score_part
+from harness.calibration_set import (
+    DEFAULT_SET,
+    PARTS,
+    CalibrationFileError,
+    CalibrationPair,
+    Part,
+    Verdict,
+    load_calibration,
+)
 from harness.similarity import DEFAULT_SCORER, SCORERS, available_scorers, similar_match
 from harness.stats import wilson_interval
 
-Verdict = Literal["match", "mismatch"]
-Part = Literal["tune", "sealed"]
-PARTS: tuple[Part, ...] = ("tune", "sealed")
+__all__ = [
+    "DEFAULT_SET",
+    "DEFAULT_THRESHOLDS",
+    "MIN_PRECISION",
+    "PARTS",
+    "CalibrationFileError",
+    "CalibrationPair",
+    "CalibrationReport",
+    "Decision",
+    "Part",
+    "PartScore",
+    "Rate",
+    "Verdict",
+    "build_policies",
+    "calibrate",
+    "format_table",
+    "judge_decisions",
+    "load_calibration",
+    "main",
+    "score_part",
+]
 
-DEFAULT_SET = Path(__file__).resolve().parent.parent / "golden" / "calibration"
 DEFAULT_THRESHOLDS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 MIN_PRECISION = 0.97
-
-_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "id": str,
-    "catalog": str,
-    "tool": str,
-    "argument": str,
-    "gold": str,
-    "accept": list,
-    "predicted": str,
-    "verdict": str,
-    "note": str,
-    "split": str,
-    "lang": str,
-}
-
-
-class CalibrationFileError(RoutecheckError, ValueError):
-    """A calibration JSONL file is malformed; the message names file, line and field."""
-
-
-@dataclass(frozen=True)
-class CalibrationPair:
-    """One labelled pair: would a careful person accept ``predicted`` for ``gold``?"""
-
-    id: str
-    catalog: str
-    tool: str
-    argument: str
-    gold: str
-    accept: tuple[str, ...]
-    predicted: str
-    verdict: Verdict
-    note: str
-    split: Part
-    lang: str
-    source: str = ""
-
-    @property
-    def expected(self) -> bool:
-        return self.verdict == "match"
-
-    @property
-    def candidates(self) -> list[str]:
-        """The gold value, then the accepted ones: what a policy may match against."""
-        return [self.gold, *self.accept]
-
-
-def _pair_from_row(row: Any, where: str) -> CalibrationPair:
-    if not isinstance(row, dict):
-        raise CalibrationFileError(f"{where}: each line must be a JSON object, got {row!r}")
-    unknown = sorted(set(row) - set(_FIELDS))
-    if unknown:
-        raise CalibrationFileError(
-            f"{where}: unknown field {unknown[0]!r}; a pair has exactly the fields "
-            f"{', '.join(_FIELDS)}"
-        )
-    for name, kind in _FIELDS.items():
-        if name not in row:
-            raise CalibrationFileError(f"{where}: field {name!r} is missing; add it")
-        if not isinstance(row[name], kind):
-            raise CalibrationFileError(
-                f"{where}: field {name!r} must be a {getattr(kind, '__name__', kind)}, "
-                f"got {row[name]!r}"
-            )
-    for name in ("id", "catalog", "tool", "argument", "gold", "lang"):
-        if not row[name].strip():
-            raise CalibrationFileError(f"{where}: field {name!r} is empty; give a value")
-    for i, value in enumerate(row["accept"]):
-        if not isinstance(value, str):
-            raise CalibrationFileError(
-                f"{where}: field 'accept' item {i} must be a string, got {value!r}"
-            )
-    if row["verdict"] not in get_args(Verdict):
-        raise CalibrationFileError(
-            f"{where}: field 'verdict' is {row['verdict']!r}; use 'match' or 'mismatch'"
-        )
-    if row["split"] not in PARTS:
-        raise CalibrationFileError(
-            f"{where}: field 'split' is {row['split']!r}; use 'tune' or 'sealed'"
-        )
-    return CalibrationPair(
-        id=row["id"],
-        catalog=row["catalog"],
-        tool=row["tool"],
-        argument=row["argument"],
-        gold=row["gold"],
-        accept=tuple(row["accept"]),
-        predicted=row["predicted"],
-        verdict=row["verdict"],
-        note=row["note"],
-        split=row["split"],
-        lang=row["lang"],
-        source=where,
-    )
-
-
-def load_calibration(path: str | Path) -> list[CalibrationPair]:
-    """Every pair in a calibration folder (its ``*.jsonl`` files, sorted) or one file.
-
-    Every line is validated; a bad one stops the load with ``file:line: field`` and the fix.
-    """
-    root = Path(path)
-    if root.is_dir():
-        files = sorted(root.glob("*.jsonl"))
-    elif root.is_file():
-        files = [root]
-    else:
-        raise CalibrationFileError(
-            f"{root}: no such calibration folder or file; give --set a folder of *.jsonl pairs"
-        )
-    if not files:
-        raise CalibrationFileError(f"{root}: no *.jsonl files in this calibration folder")
-    pairs: list[CalibrationPair] = []
-    seen: dict[str, str] = {}
-    for file in files:
-        try:
-            text = file.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise CalibrationFileError(f"{file}: not UTF-8 text ({exc.reason})") from None
-        for lineno, line in enumerate(text.split("\n"), start=1):
-            if not line.strip():
-                continue
-            where = f"{file}:{lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CalibrationFileError(f"{where}: bad JSON ({exc.msg})") from None
-            pair = _pair_from_row(row, where)
-            if pair.id in seen:
-                raise CalibrationFileError(
-                    f"{where}: field 'id' {pair.id!r} repeats {seen[pair.id]}; ids must be unique"
-                )
-            seen[pair.id] = where
-            pairs.append(pair)
-    if not pairs:
-        raise CalibrationFileError(f"{root}: the calibration set holds no pairs")
-    return pairs
-
-
-Decision = tuple[bool, float | None]
 
 
 @dataclass(frozen=True)
@@ -261,82 +147,6 @@ def judge_decisions(pairs: Sequence[CalibrationPair], spec: str) -> dict[str, De
         for p in pairs
     ]
     return {v.id: (v.match, None) for v in judge.judge(items)}
-
-
-@dataclass(frozen=True)
-class Rate:
-    """``k`` of ``n`` with its Wilson 95% interval; value and interval are None when n is 0."""
-
-    k: int
-    n: int
-
-    @property
-    def value(self) -> float | None:
-        return self.k / self.n if self.n else None
-
-    def as_dict(self) -> dict[str, Any]:
-        interval = wilson_interval(self.k, self.n)
-        return {
-            "k": self.k,
-            "n": self.n,
-            "value": self.value,
-            "low": interval[0] if interval else None,
-            "high": interval[1] if interval else None,
-        }
-
-
-@dataclass(frozen=True)
-class PartScore:
-    """Confusion counts of one policy on one part; "positive" is a match verdict."""
-
-    tp: int
-    fp: int
-    fn: int
-    tn: int
-
-    @property
-    def n(self) -> int:
-        return self.tp + self.fp + self.fn + self.tn
-
-    @property
-    def agreement(self) -> Rate:
-        return Rate(self.tp + self.tn, self.n)
-
-    @property
-    def precision(self) -> Rate:
-        return Rate(self.tp, self.tp + self.fp)
-
-    @property
-    def recall(self) -> Rate:
-        return Rate(self.tp, self.tp + self.fn)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "n": self.n,
-            "tp": self.tp,
-            "fp": self.fp,
-            "fn": self.fn,
-            "tn": self.tn,
-            "agreement": self.agreement.as_dict(),
-            "precision": self.precision.as_dict(),
-            "recall": self.recall.as_dict(),
-        }
-
-
-def score_part(pairs: Iterable[CalibrationPair], decisions: dict[str, Decision]) -> PartScore:
-    """Count agreement of ``decisions`` with the pairs' verdicts."""
-    tp = fp = fn = tn = 0
-    for pair in pairs:
-        decided = decisions[pair.id][0]
-        if decided and pair.expected:
-            tp += 1
-        elif decided:
-            fp += 1
-        elif pair.expected:
-            fn += 1
-        else:
-            tn += 1
-    return PartScore(tp=tp, fp=fp, fn=fn, tn=tn)
 
 
 @dataclass

@@ -50,12 +50,9 @@ class ErrorKind(StrEnum):
     MULTIPLE_CALLS = "multiple_calls"
 
 
-class ParseResult(BaseModel):
-    """A validated call (``valid``) or the first reason the output is not one.
-
-    For a valid output, ``tool`` is a catalog tool or ``no_tool``; ``arguments`` holds the
-    call's arguments (empty for ``no_tool``) and ``reason`` the no-tool reason.
-    """
+class ParsedFields(BaseModel):
+    """What every reading of an output says: the parser's result and the record a run
+    stores share these fields, so they cannot drift apart."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -65,6 +62,15 @@ class ParseResult(BaseModel):
     reason: str | None = None
     error: ErrorKind | None = None
     detail: str = ""
+
+
+class ParseResult(ParsedFields):
+    """A validated call (``valid``) or the first reason the output is not one.
+
+    For a valid output, ``tool`` is a catalog tool or ``no_tool``; ``arguments`` holds the
+    call's arguments (empty for ``no_tool``) and ``reason`` the no-tool reason.
+    """
+
     mode: ParseMode = "strict"
     extracted: bool = False
     """Lenient mode only: the JSON object was cut out of surrounding prose or a fence."""
@@ -301,6 +307,29 @@ def extract_json_object(text: str) -> str | None:
     return None
 
 
+def _member_problem(
+    data: dict[str, Any],
+    key: str,
+    kind: type[str] | type[dict[str, Any]],
+    missing: ErrorKind,
+    missing_detail: str,
+    owner: str | None = None,
+) -> tuple[ErrorKind, str] | None:
+    """The first problem of a call object beside ``tool``: a key other than ``key``, no
+    ``key``, or a ``key`` of the wrong type. ``owner`` (``no_tool``) is named in the extra-keys
+    detail; without it, each extra key shown is clipped, as it may be a model's long text."""
+    extra = sorted(set(data) - {"tool", key})
+    if extra:
+        if owner is None:
+            return ErrorKind.EXTRA_KEYS, f"unexpected keys: {[k[:40] for k in extra[:5]]}"
+        return ErrorKind.EXTRA_KEYS, f"unexpected keys for {owner}: {extra[:5]}"
+    if key not in data:
+        return missing, missing_detail
+    if not isinstance(data[key], kind):
+        return ErrorKind.WRONG_TYPE, f"{key}: must be {'a string' if kind is str else 'an object'}"
+    return None
+
+
 def validate_call(data: Any, catalog: Catalog, mode: ParseMode = "strict") -> ParseResult:
     """Check an already-decoded JSON value against the output contract and the catalog."""
     if not isinstance(data, dict):
@@ -312,13 +341,11 @@ def validate_call(data: Any, catalog: Catalog, mode: ParseMode = "strict") -> Pa
     if not isinstance(tool_name, str):
         return _fail(ErrorKind.WRONG_TYPE, "tool: must be a string", mode)
     if tool_name == NO_TOOL:
-        extra = sorted(set(data) - {"tool", "reason"})
-        if extra:
-            return _fail(ErrorKind.EXTRA_KEYS, f"unexpected keys for no_tool: {extra[:5]}", mode)
-        if "reason" not in data:
-            return _fail(ErrorKind.MISSING_REASON, "no_tool needs a 'reason'", mode)
-        if not isinstance(data["reason"], str):
-            return _fail(ErrorKind.WRONG_TYPE, "reason: must be a string", mode)
+        shape = _member_problem(
+            data, "reason", str, ErrorKind.MISSING_REASON, "no_tool needs a 'reason'", "no_tool"
+        )
+        if shape is not None:
+            return _fail(*shape, mode)
         return ParseResult(valid=True, tool=NO_TOOL, arguments={}, reason=data["reason"], mode=mode)
     tool = catalog.tool(tool_name)
     if tool is None:
@@ -328,14 +355,12 @@ def validate_call(data: Any, catalog: Catalog, mode: ParseMode = "strict") -> Pa
             f"tool {shown!r} is not in catalog {catalog.name!r} ({', '.join(catalog.tool_names)})",
             mode,
         )
-    extra = sorted(set(data) - {"tool", "arguments"})
-    if extra:
-        return _fail(ErrorKind.EXTRA_KEYS, f"unexpected keys: {[k[:40] for k in extra[:5]]}", mode)
-    if "arguments" not in data:
-        return _fail(ErrorKind.MISSING_ARGUMENTS, "no 'arguments' object", mode)
+    shape = _member_problem(
+        data, "arguments", dict, ErrorKind.MISSING_ARGUMENTS, "no 'arguments' object"
+    )
+    if shape is not None:
+        return _fail(*shape, mode)
     arguments = data["arguments"]
-    if not isinstance(arguments, dict):
-        return _fail(ErrorKind.WRONG_TYPE, "arguments: must be an object", mode)
     problem = validate_arguments(arguments, tool.parameters)
     if problem is not None:
         return _fail(ErrorKind(problem[0]), problem[1], mode)

@@ -18,7 +18,7 @@ from harness.errors import ResultsFileError
 from harness.gates import GateResult
 from harness.golden import Category, Split, Target
 from harness.metrics import Metrics
-from harness.parse import ErrorKind
+from harness.parse import ParsedFields
 from harness.scoring import Outcome
 
 SCHEMA_VERSION = 2
@@ -78,17 +78,9 @@ def storable(value: Any) -> tuple[Any, bool]:
     return value, False
 
 
-class ParsedOutput(BaseModel):
+class ParsedOutput(ParsedFields):
     """What the parser made of a raw output (strict or lenient)."""
 
-    model_config = ConfigDict(frozen=True)
-
-    valid: bool
-    tool: str | None = None
-    arguments: dict[str, Any] | None = None
-    reason: str | None = None
-    error: ErrorKind | None = None
-    detail: str = ""
     extracted: bool = False
 
 

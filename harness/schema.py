@@ -57,26 +57,36 @@ _ONE_SCHEMA = (
     "items", "additionalProperties", "not", "if", "then", "else", "contains",
     "propertyNames", "unevaluatedItems", "unevaluatedProperties", "contentSchema",
 )  # fmt: skip
+_LIMIT_DETAILS = {
+    "minLength": "shorter than {value} characters",
+    "maxLength": "longer than {value} characters",
+    "minItems": "fewer than {value} items",
+    "maxItems": "more than {value} items",
+    "pattern": "does not match {value!r}",
+}
+"""How a failed length, size or pattern keyword reads, after the value's path."""
+
 _SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
 _SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+
+
+_JSON_TYPES: tuple[tuple[type, str], ...] = (
+    (bool, "boolean"),  # before int: bool is an int subclass
+    (int, "integer"),
+    (float, "number"),
+    (str, "string"),
+    (list, "array"),
+    (dict, "object"),
+)
 
 
 def json_type(value: Any) -> str:
     """The JSON type name of a parsed value (``bool`` is not a number here)."""
     if value is None:
         return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
+    for kind, name in _JSON_TYPES:
+        if isinstance(value, kind):
+            return name
     return type(value).__name__
 
 
@@ -169,16 +179,9 @@ def _describe(error: ValidationError, where: str) -> tuple[str, str]:
             kind,
             f"{at}: {error.instance} {bounds[str(error.validator)]} {error.validator} {value}",
         )
-    if error.validator == "minLength":
-        return kind, f"{at}: shorter than {value} characters"
-    if error.validator == "maxLength":
-        return kind, f"{at}: longer than {value} characters"
-    if error.validator == "minItems":
-        return kind, f"{at}: fewer than {value} items"
-    if error.validator == "maxItems":
-        return kind, f"{at}: more than {value} items"
-    if error.validator == "pattern":
-        return kind, f"{at}: does not match {value!r}"
+    limit = _LIMIT_DETAILS.get(str(error.validator))
+    if limit is not None:
+        return kind, f"{at}: {limit.format(value=value)}"
     if error.validator == "format":
         return kind, f"{at}: {_short(error.instance)} is not a valid {value}"
     if error.validator in ("anyOf", "oneOf") and error.context:

@@ -164,9 +164,7 @@ def score_case(case: GoldenCase, parsed: ParseResult, catalog: Catalog) -> CaseV
         "call_attempt": parsed.is_tool_call or parsed.attempted_tool is not None,
     }
     if not parsed.valid:
-        return CaseVerdict(
-            **common, tool_match=False, arguments_match=False, outcome=Outcome.INVALID
-        )
+        return _no_match(common, Outcome.INVALID)
     tool_match = parsed.tool == gold
     if gold == NO_TOOL:
         outcome = Outcome.CORRECT if tool_match else Outcome.FALSE_TOOL_CALL
@@ -174,47 +172,44 @@ def score_case(case: GoldenCase, parsed: ParseResult, catalog: Catalog) -> CaseV
             **common, tool_match=tool_match, arguments_match=tool_match, outcome=outcome
         )
     if parsed.tool == NO_TOOL:
-        return CaseVerdict(
-            **common, tool_match=False, arguments_match=False, outcome=Outcome.MISSED_CALL
-        )
+        return _no_match(common, Outcome.MISSED_CALL)
     if case.target.parallel:
         predicted = list(parsed.calls) or [parsed]
         wanted = case.gold_calls()
         if Counter(c.tool for c in predicted) != Counter(c.tool for c in wanted):
-            return CaseVerdict(
-                **common, tool_match=False, arguments_match=False, outcome=Outcome.WRONG_TOOL
-            )
+            return _no_match(common, Outcome.WRONG_TOOL)
         ok = _pair(predicted, wanted, catalog, set())
         mismatched = [] if ok else _closest_mismatch(predicted, wanted, catalog)
-        if not ok:
-            common["detail"] = f"arguments differ: {', '.join(mismatched) or 'pairing'}"
-        return CaseVerdict(
-            **common,
-            tool_match=True,
-            arguments_match=ok,
-            outcome=Outcome.CORRECT if ok else Outcome.WRONG_ARGUMENTS,
-            mismatched_arguments=tuple(mismatched),
-        )
+        return _arguments_verdict(common, ok, mismatched, ", ".join(mismatched) or "pairing")
     if not tool_match:
-        return CaseVerdict(
-            **common, tool_match=False, arguments_match=False, outcome=Outcome.WRONG_TOOL
-        )
+        return _no_match(common, Outcome.WRONG_TOOL)
     tool = catalog.tool(gold)
     assert tool is not None  # the golden loader checked the target tool
     ok, mismatched = arguments_match(
         parsed.arguments or {}, case.target.arguments, tool, case.accept, case.optional
     )
+    scores = argument_scores(parsed.arguments or {}, case.target.arguments, tool, case.accept)
+    return _arguments_verdict(common, ok, mismatched, ", ".join(mismatched), argument_scores=scores)
+
+
+def _no_match(common: dict[str, Any], outcome: Outcome) -> CaseVerdict:
+    """A verdict whose tool did not match, so its arguments cannot either."""
+    return CaseVerdict(**common, tool_match=False, arguments_match=False, outcome=outcome)
+
+
+def _arguments_verdict(
+    common: dict[str, Any], ok: bool, mismatched: list[str], shown: str, **extra: Any
+) -> CaseVerdict:
+    """The right tool (or tools): correct, or wrong arguments, which ``detail`` names."""
     if not ok:
-        common["detail"] = f"arguments differ: {', '.join(mismatched)}"
+        common["detail"] = f"arguments differ: {shown}"
     return CaseVerdict(
         **common,
         tool_match=True,
         arguments_match=ok,
         outcome=Outcome.CORRECT if ok else Outcome.WRONG_ARGUMENTS,
         mismatched_arguments=tuple(mismatched),
-        argument_scores=argument_scores(
-            parsed.arguments or {}, case.target.arguments, tool, case.accept
-        ),
+        **extra,
     )
 
 

@@ -117,14 +117,3 @@ def check_format(spec: str, output_format: str, chat_template: str | None = None
 def resolve_backend(spec: str, **options: Any) -> Backend:
     """Build the backend a ``--checkpoint`` value names."""
     return find_backend(spec).load(spec, **options)
-
-
-__all__ = [
-    "BackendEntry",
-    "backend_entries",
-    "check_format",
-    "find_backend",
-    "prevalidate",
-    "register_backend",
-    "resolve_backend",
-]

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from harness.errors import RoutecheckError
 
 EXIT_PASSED = 0
 """The command did its work; for a run, every gate passed (failing cases are still listed)."""
@@ -60,6 +63,25 @@ def parse(p: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace
         return p.parse_args(list(argv))
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+
+
+def run_command(
+    name: str,
+    p: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    body: Callable[[argparse.Namespace], int],
+) -> int:
+    """Parse ``argv`` (the process's arguments when None) and run ``body``; bad input or a
+    file that cannot be read or written ends the command with one line on stderr and
+    :data:`EXIT_BAD_INPUT`, never a traceback."""
+    args = parse(p, sys.argv[1:] if argv is None else argv)
+    if isinstance(args, int):
+        return args
+    try:
+        return body(args)
+    except (RoutecheckError, OSError) as exc:
+        print(f"routecheck {name}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 def add_reports_dir(p: argparse.ArgumentParser) -> None:

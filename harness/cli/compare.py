@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from harness.baselines import check_baseline_name, load_baseline, save_baseline
@@ -12,11 +11,10 @@ from harness.cli.common import (
     EXIT_GATE_FAILED,
     EXIT_PASSED,
     add_reports_dir,
-    parse,
     parser,
+    run_command,
 )
 from harness.compare import compare_runs
-from harness.errors import RoutecheckError
 from harness.render.terminal import comparison_lines
 
 
@@ -55,28 +53,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """``argv`` excludes ``compare``."""
-    args = parse(build_parser(), sys.argv[1:] if argv is None else argv)
-    if isinstance(args, int):
-        return args
-    try:
-        if args.save_baseline is not None:
-            check_baseline_name(args.save_baseline)
-        baseline = load_baseline(args.baseline, args.reports_dir)
-        current = load_baseline(args.current, args.reports_dir)
-        comparison = compare_runs(current, baseline)
-        for line in comparison_lines(comparison):
-            print(line)
-        if args.output is not None:
-            from harness.render.html import write_report
+    return run_command("compare", build_parser(), argv, _compare)
 
-            path = write_report(current, args.output, comparison)
-            print(f"wrote {path}")
-        if args.save_baseline is not None:
-            saved = save_baseline(current, args.save_baseline, args.reports_dir)
-            print(f"saved baseline {args.save_baseline!r} to {saved}")
-    except (RoutecheckError, OSError) as exc:
-        print(f"routecheck compare: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+
+def _compare(args: argparse.Namespace) -> int:
+    if args.save_baseline is not None:
+        check_baseline_name(args.save_baseline)
+    baseline = load_baseline(args.baseline, args.reports_dir)
+    current = load_baseline(args.current, args.reports_dir)
+    comparison = compare_runs(current, baseline)
+    for line in comparison_lines(comparison):
+        print(line)
+    if args.output is not None:
+        from harness.render.html import write_report
+
+        path = write_report(current, args.output, comparison)
+        print(f"wrote {path}")
+    if args.save_baseline is not None:
+        saved = save_baseline(current, args.save_baseline, args.reports_dir)
+        print(f"saved baseline {args.save_baseline!r} to {saved}")
     if args.fail_on_regression and comparison.regressions:
         return EXIT_GATE_FAILED
     return EXIT_PASSED

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from harness.atomic import write_atomic
 from harness.baselines import load_baseline
-from harness.cli.common import EXIT_BAD_INPUT, EXIT_PASSED, add_reports_dir, parse, parser
-from harness.errors import RoutecheckError
+from harness.cli.common import EXIT_PASSED, add_reports_dir, parser, run_command
 from harness.render.markdown import SPLITS, render_table
 
 
@@ -45,17 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """``argv`` excludes ``table``."""
-    args = parse(build_parser(), sys.argv[1:] if argv is None else argv)
-    if isinstance(args, int):
-        return args
-    try:
-        runs = [load_baseline(spec, args.reports_dir) for spec in args.runs]
-        labels = args.label or [r.checkpoint.spec for r in runs]
-        text = render_table(runs, labels, args.split)
-        print(text, end="")
-        if args.output is not None:
-            write_atomic(args.output, text)
-    except (RoutecheckError, OSError) as exc:
-        print(f"routecheck table: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    return run_command("table", build_parser(), argv, _table)
+
+
+def _table(args: argparse.Namespace) -> int:
+    runs = [load_baseline(spec, args.reports_dir) for spec in args.runs]
+    labels = args.label or [r.checkpoint.spec for r in runs]
+    text = render_table(runs, labels, args.split)
+    print(text, end="")
+    if args.output is not None:
+        write_atomic(args.output, text)
     return EXIT_PASSED

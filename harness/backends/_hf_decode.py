@@ -1,0 +1,384 @@
+"""The transformers backend's decoding: greedy, fp32, batched, with a shared prefix cache.
+
+Generation is fast without changing a single output (greedy, fp32):
+
+* the system prompt that every request of a catalog shares is run through the model once;
+  its key/value cache is copied into every batch (rows laid out as
+  ``[prefix][padding][request]``, the padding masked out and position ids counted past it,
+  so every real token sees exactly what it sees when run alone);
+* requests are queued shortest prompt first and decoded up to ``batch_size`` at a time;
+* each sequence stops as soon as its top-level JSON object closes (or at EOS, or at
+  ``max_new_tokens``), leaves the batch at once, and a queued request takes its place, so no
+  step is spent on finished sequences. Nothing after the closing brace is returned.
+
+In the ``native`` format the prompt carries the catalog as ``tools=`` through the chat
+template and a sequence runs to EOS (a tool-call syntax has no JSON object to close); the
+output keeps the template's markers, so transformers' response parsing can read it.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections import OrderedDict, deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from transformers import DynamicCache, GenerationConfig
+
+from harness.backends._hf_fingerprint import file_sha256
+from harness.backends.base import (
+    Backend,
+    DecodingConfig,
+    Generation,
+    GenerationRequest,
+    ProgressCallback,
+)
+from harness.checkpoints import ResolvedCheckpoint
+from harness.errors import CheckpointError
+from harness.formats.native import ResponseParser, ensure_response_template, tokenizer_parser
+from harness.hfcompat import CACHE_KEYWORD
+from harness.parse import scan_object
+
+_MAX_PREFIXES = 8
+
+
+# --------------------------------------------------------------------------------------
+# Where the top-level JSON object ends
+
+
+def json_object_end(text: str) -> int | None:
+    """Index just past the ``}`` that closes the first top-level JSON object, else ``None``.
+
+    Scanning starts at the first ``{`` (anything before it is ignored); braces inside
+    string literals, escaped quotes included, do not count.
+    """
+    start = text.find("{")
+    return None if start < 0 else scan_object(text, start)[0]
+
+
+def cut_after_json(text: str) -> str:
+    """``text`` without anything after its top-level JSON object (unchanged if none closes)."""
+    end = json_object_end(text)
+    return text if end is None else text[:end]
+
+
+# The backend
+
+
+@dataclass
+class _Row:
+    """One sequence being decoded: the tokens it has produced and why it stopped."""
+
+    index: int
+    tokens: list[int] = field(default_factory=list)
+    ended: bool = False  # EOS
+    closed: bool = False  # its top-level JSON object closed
+    truncated: bool = False  # max_new_tokens reached first
+
+    @property
+    def finished(self) -> bool:
+        return self.ended or self.closed or self.truncated
+
+
+@dataclass
+class _State:
+    """The running batch: a shared key/value cache, which cached columns each row may
+    attend to (``mask``), and the position id of each row's next token."""
+
+    cache: Any
+    mask: torch.Tensor
+    positions: torch.Tensor
+
+
+def _left_pad(x: torch.Tensor, n: int, dim: int) -> torch.Tensor:
+    if n == 0:
+        return x
+    shape = list(x.shape)
+    shape[dim] = n
+    return torch.cat([x.new_zeros(shape), x], dim=dim)
+
+
+def _merge(a: _State, b: _State) -> _State:
+    """Stack two batches; the shorter cache gets masked zero columns on the left."""
+    ta, tb = a.mask.shape[1], b.mask.shape[1]
+    width = max(ta, tb)
+    for la, lb in zip(a.cache.layers, b.cache.layers, strict=True):
+        la.keys = torch.cat([_left_pad(la.keys, width - ta, 2), _left_pad(lb.keys, width - tb, 2)])
+        la.values = torch.cat(
+            [_left_pad(la.values, width - ta, 2), _left_pad(lb.values, width - tb, 2)]
+        )
+    mask = torch.cat([_left_pad(a.mask, width - ta, 1), _left_pad(b.mask, width - tb, 1)])
+    return _State(a.cache, mask, torch.cat([a.positions, b.positions]))
+
+
+def _select(state: _State, keep: list[int]) -> _State:
+    """Keep some rows; drop leading cache columns that no remaining row attends to."""
+    index = torch.tensor(keep, dtype=torch.long, device=state.mask.device)
+    state.cache.batch_select_indices(index)
+    mask = state.mask[index]
+    first = int(mask.any(0).int().argmax())
+    if first > 0:
+        for layer in state.cache.layers:
+            layer.keys = layer.keys[:, :, first:]
+            layer.values = layer.values[:, :, first:]
+        mask = mask[:, first:]
+    return _State(state.cache, mask, state.positions[index])
+
+
+class HFBackend(Backend):
+    """A transformers causal LM with its tokenizer, decoding greedily in batches."""
+
+    def __init__(
+        self,
+        checkpoint: ResolvedCheckpoint,
+        model: Any,
+        tokenizer: Any,
+        threads: int,
+        prefix_cache: bool = True,
+        chat_template: str | None = None,
+    ) -> None:
+        self.checkpoint = checkpoint
+        self.chat_template = chat_template
+        self.spec = checkpoint.spec
+        self.model = model
+        self.tokenizer = tokenizer
+        self.threads = threads
+        self.prefix_cache = prefix_cache
+        self.device = next(model.parameters()).device
+        eos: set[int] = set()
+        for source in (model.generation_config.eos_token_id, tokenizer.eos_token_id):
+            if isinstance(source, int):
+                eos.add(source)
+            elif isinstance(source, list | tuple):
+                eos.update(int(t) for t in source)
+        if not eos:
+            raise CheckpointError(f"--checkpoint {self.spec}: the tokenizer has no EOS token")
+        self.eos_ids = sorted(eos)
+        self.eos_set = frozenset(self.eos_ids)
+        pad = tokenizer.pad_token_id
+        self.pad_id = int(pad) if pad is not None else self.eos_ids[0]
+        # Greedy only: drop any sampling or penalty settings the checkpoint carries, so a
+        # plain model.generate() on this model decodes as this backend does.
+        model.generation_config = GenerationConfig(  # type: ignore[no-untyped-call]
+            bos_token_id=model.generation_config.bos_token_id,
+            eos_token_id=self.eos_ids,
+            pad_token_id=self.pad_id,
+        )
+        self._prefixes: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+        self._fingerprint: str | None = None
+
+    # -- prompts ---------------------------------------------------------------------
+
+    def encode(
+        self, messages: Sequence[dict[str, str]], tools: Sequence[dict[str, Any]] | None = None
+    ) -> list[int]:
+        """The prompt's token ids, built by the tokenizer's own chat template."""
+        extra = {"tools": list(tools)} if tools else {}
+        out = self.tokenizer.apply_chat_template(
+            list(messages), add_generation_prompt=True, tokenize=True, return_dict=True, **extra
+        )
+        return list(out["input_ids"])
+
+    def response_parser(self) -> ResponseParser:
+        ensure_response_template(self.tokenizer, self.spec)
+        return tokenizer_parser(self.tokenizer)
+
+    def _prefix_length(
+        self,
+        messages: Sequence[dict[str, str]],
+        ids: list[int],
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> int:
+        """How many leading tokens of ``ids`` are the system turn (shared by a catalog)."""
+        if not self.prefix_cache or len(messages) < 2 or messages[0].get("role") != "system":
+            return 0
+        extra = {"tools": list(tools)} if tools else {}
+        try:
+            out = self.tokenizer.apply_chat_template(
+                [dict(messages[0])],
+                add_generation_prompt=False,
+                tokenize=True,
+                return_dict=True,
+                **extra,
+            )
+        except Exception:  # some templates refuse a chat without a user turn
+            return 0
+        system = list(out["input_ids"])
+        n = 0
+        for a, b in zip(system, ids, strict=False):
+            if a != b:
+                break
+            n += 1
+        return min(n, len(ids) - 1)
+
+    def _cached_prefix(self, prefix: tuple[int, ...]) -> Any:
+        if prefix in self._prefixes:
+            self._prefixes.move_to_end(prefix)
+            return self._prefixes[prefix]
+        ids = torch.tensor([prefix], dtype=torch.long, device=self.device)
+        out = self.model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True)
+        cache = self._prefixes[prefix] = getattr(out, CACHE_KEYWORD)
+        while len(self._prefixes) > _MAX_PREFIXES:
+            self._prefixes.popitem(last=False)
+        return cache
+
+    # -- generation ------------------------------------------------------------------
+
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        config: DecodingConfig,
+        progress: ProgressCallback | None = None,
+    ) -> list[Generation]:
+        torch.set_num_threads(self.threads)
+        encoded: list[tuple[tuple[int, ...], list[int]]] = []
+        for request in requests:
+            ids = self.encode(request.messages, request.tools)
+            cut = self._prefix_length(request.messages, ids, request.tools)
+            encoded.append((tuple(ids[:cut]), ids[cut:]))
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for index, (prefix, _) in enumerate(encoded):
+            groups.setdefault(prefix, []).append(index)
+        results: list[Generation | None] = [None] * len(requests)
+        with torch.inference_mode():
+            for prefix, members in groups.items():
+                members.sort(key=lambda i: len(encoded[i][1]))
+                queue = [(i, encoded[i][1]) for i in members]
+                for finished in self._run_queue(prefix, queue, config):
+                    for index, generation in finished:
+                        results[index] = generation
+                    if progress is not None:
+                        progress(len(finished))
+        return [r for r in results if r is not None]
+
+    # The decoding loop. Requests of one prefix group wait in a queue, shortest prompt
+    # first; up to batch_size of them decode together. A sequence leaves the batch as soon
+    # as it is finished (EOS, its JSON object closed, or max_new_tokens) and queued requests
+    # take the free places, so no step is spent on finished sequences. All rows share one
+    # key/value cache: each row masks the columns that are not its own tokens (padding, or
+    # the leftovers of rows that left), and every token carries its own position id.
+
+    def _run_queue(
+        self,
+        prefix: tuple[int, ...],
+        queue: list[tuple[int, list[int]]],
+        config: DecodingConfig,
+    ) -> Iterator[list[tuple[int, Generation]]]:
+        pending = deque(queue)
+        refill_at = max(1, config.batch_size // 4)
+        rows: list[_Row] = []
+        state: _State | None = None
+        while pending or rows:
+            free = config.batch_size - len(rows)
+            if pending and (not rows or free >= min(refill_at, len(pending))):
+                admitted = [pending.popleft() for _ in range(min(free, len(pending)))]
+                new_state, logits = self._prefill(prefix, [s for _, s in admitted])
+                new_rows = [_Row(index) for index, _ in admitted]
+                self._advance(new_rows, logits, config)
+                state = new_state if state is None else _merge(state, new_state)
+                rows.extend(new_rows)
+            done = [row for row in rows if row.finished]
+            if done:
+                yield [(row.index, self._result(row, config)) for row in done]
+                keep = [k for k, row in enumerate(rows) if not row.finished]
+                rows = [rows[k] for k in keep]
+                state = _select(state, keep) if rows and state is not None else None
+                continue  # refill before the next step
+            assert state is not None
+            feed = torch.tensor([[row.tokens[-1]] for row in rows], device=self.device)
+            state.mask = torch.cat([state.mask, state.mask.new_ones(len(rows), 1)], dim=1)
+            out = self.model(
+                input_ids=feed,
+                attention_mask=state.mask,
+                position_ids=state.positions[:, None],
+                use_cache=True,
+                **{CACHE_KEYWORD: state.cache},
+            )
+            state.cache = getattr(out, CACHE_KEYWORD)
+            state.positions = state.positions + 1
+            self._advance(rows, out.logits[:, -1], config)
+
+    def _prefill(self, prefix: tuple[int, ...], suffixes: list[list[int]]) -> tuple[_State, Any]:
+        """Run new prompts through the model: ``[prefix][padding][request]`` rows whose
+        prefix comes from the cache, or left-padded prompts when there is no prefix."""
+        width = max(len(s) for s in suffixes)
+        rows, masks = [], []
+        for s in suffixes:
+            pad = width - len(s)
+            rows.append([*([self.pad_id] * pad), *s])
+            masks.append([1] * len(prefix) + [0] * pad + [1] * len(s))
+        feed = torch.tensor(rows, dtype=torch.long, device=self.device)
+        mask = torch.tensor(masks, dtype=torch.long, device=self.device)
+        positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)[:, len(prefix) :]
+        if prefix:
+            cache = copy.deepcopy(self._cached_prefix(prefix))
+            cache.batch_repeat_interleave(len(suffixes))
+        else:
+            cache = DynamicCache()
+        out = self.model(
+            input_ids=feed,
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=True,
+            logits_to_keep=1,
+            **{CACHE_KEYWORD: cache},
+        )
+        state = _State(cache=getattr(out, CACHE_KEYWORD), mask=mask, positions=mask.sum(-1))
+        return state, out.logits[:, -1]
+
+    def _advance(self, rows: list[_Row], logits: Any, config: DecodingConfig) -> None:
+        """Append each row's greedy next token and see whether the row is finished."""
+        stop_at_json = config.format == "json"
+        for row, token in zip(rows, logits.argmax(-1).tolist(), strict=True):
+            row.tokens.append(int(token))
+            if token in self.eos_set:
+                row.ended = True
+            elif stop_at_json and json_object_end(
+                self.tokenizer.decode(row.tokens, skip_special_tokens=True)
+            ):
+                row.closed = True
+            elif len(row.tokens) >= config.max_new_tokens:
+                row.truncated = True
+
+    def _result(self, row: _Row, config: DecodingConfig) -> Generation:
+        if config.format == "json":
+            text = cut_after_json(self.tokenizer.decode(row.tokens, skip_special_tokens=True))
+        else:  # keep the template's markers for the response parser; drop the final EOS
+            tokens = row.tokens[:-1] if row.ended else row.tokens
+            text = self.tokenizer.decode(tokens, skip_special_tokens=False)
+        return Generation(text=text, truncated=row.truncated, new_tokens=len(row.tokens))
+
+    # -- identity --------------------------------------------------------------------
+
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            digest = hashlib.sha256()
+            if self.chat_template is not None:  # a template put on the tokenizer at load
+                digest.update(b"chat_template\0" + self.chat_template.encode() + b"\0")
+            for path in self.checkpoint.hashed_files:
+                digest.update(path.name.encode())
+                digest.update(b"\0")
+                digest.update(file_sha256(path).encode())
+                digest.update(b"\0")
+            self._fingerprint = "sha256:" + digest.hexdigest()[:16]
+        return self._fingerprint
+
+    def describe(self) -> dict[str, Any]:
+        ckpt = self.checkpoint
+        return {
+            "kind": ckpt.kind,
+            "spec": self.spec,
+            "model_path": ckpt.model_source,
+            "gguf_file": ckpt.gguf_file,
+            "adapter_path": str(ckpt.adapter_path) if ckpt.adapter_path else None,
+            "base_model": ckpt.base_model,
+            "files": [str(p) for p in ckpt.hashed_files],
+            "dtype": str(self.model.dtype).removeprefix("torch."),
+            "device": str(self.device),
+            "threads": self.threads,
+            "prefix_cache": self.prefix_cache,
+            "chat_template": "override" if self.chat_template is not None else "own",
+        }
