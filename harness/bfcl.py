@@ -17,7 +17,6 @@ the tools are BFCL's own, and a default is kept only when the doc wrote one.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -33,6 +32,7 @@ from harness.bfcl_convert import (
 )
 from harness.catalog import tools_from_list
 from harness.errors import CatalogError, RoutecheckError
+from harness.hashing import sha256_hex
 
 __all__ = [
     "CATEGORIES",
@@ -56,7 +56,7 @@ class BfclImportError(RoutecheckError, ValueError):
 
 
 def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    return sha256_hex(data)
 
 
 def _read_lines(path: Path) -> list[tuple[int, bytes, dict[str, Any]]]:

@@ -26,3 +26,10 @@ def sha256_hex(data: str | bytes) -> str:
 def short_fingerprint(data: str | bytes) -> str:
     """``sha256:<16 hex>``: the short fingerprint results files record."""
     return "sha256:" + sha256_hex(data)[:16]
+
+
+def csp_hash(text: str) -> str:
+    """The Content-Security-Policy source for an inline script or style: ``sha256-<b64>``."""
+    import base64
+
+    return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()

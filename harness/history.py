@@ -12,8 +12,6 @@ results schema still show up; a file that cannot be read is listed, never fatal.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 from collections import Counter
@@ -23,6 +21,7 @@ from typing import Any
 
 from harness.atomic import write_atomic
 from harness.errors import RoutecheckError
+from harness.hashing import csp_hash
 
 METRICS: tuple[tuple[str, str, bool], ...] = (
     ("valid_tool_call_rate", "valid-tool-call rate", True),
@@ -232,7 +231,7 @@ def history_html(history: History) -> str:
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     template = env.from_string(_TEMPLATE.read_text(encoding="utf-8"))
     css = _CSS
-    style_hash = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
+    style_hash = csp_hash(css).removeprefix("sha256-")
     return template.render(
         history=history,
         charts=[_chart(history, n, label, hi) for n, label, hi in METRICS],

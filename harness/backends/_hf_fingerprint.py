@@ -3,13 +3,13 @@ checkpoint is hashed once per change, not once per run."""
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from harness.atomic import write_atomic
 from harness.basemodel import cache_root
+from harness.hashing import sha256_file
 
 
 def _fingerprint_store() -> Path:
@@ -34,11 +34,7 @@ def file_sha256(path: Path) -> str:
         known = {}
     digest = known.get(key)
     if not isinstance(digest, str):
-        h = hashlib.sha256()
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        digest = h.hexdigest()
+        digest = sha256_file(path).removeprefix("sha256:")
         # Forget entries for files that changed or vanished, then save atomically.
         known = {
             k: v
@@ -46,13 +42,7 @@ def file_sha256(path: Path) -> str:
             if isinstance(v, str) and not k.startswith(f"{path.resolve()}|")
         }
         known[key] = digest
-        try:
-            store.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".fingerprints.", dir=store.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(known, fh, indent=1, sort_keys=True)
-            os.replace(tmp, store)
-        except OSError:
-            pass  # a read-only cache only costs a re-hash next run
+        with contextlib.suppress(OSError):  # a read-only cache only costs a re-hash next run
+            write_atomic(store, json.dumps(known, indent=1, sort_keys=True))
     _MEMO[key] = digest
     return digest

@@ -17,7 +17,6 @@ In the ``openai-tools`` format the catalog goes out as ``tools`` with
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -32,6 +31,7 @@ from harness.backends.base import (
 )
 from harness.backends.registry import BackendEntry, register_backend
 from harness.errors import CheckpointError, RoutecheckError
+from harness.hashing import sha256_hex
 
 API_KEY_ENV = "ROUTECHECK_OPENAI_API_KEY"
 
@@ -188,8 +188,7 @@ class OpenAIBackend(Backend):
 
     def fingerprint(self) -> str:
         # The weights behind a server are not visible; the endpoint and model name stand in.
-        blob = f"{self.url}#{self.model}".encode()
-        return "endpoint:" + hashlib.sha256(blob).hexdigest()[:16]
+        return "endpoint:" + sha256_hex(f"{self.url}#{self.model}")[:16]
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "openai", "spec": self.spec, "url": self.url, "model": self.model}

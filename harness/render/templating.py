@@ -7,8 +7,6 @@ own text, so the page runs that script and nothing else.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import re
 from functools import cache
@@ -20,6 +18,7 @@ from markupsafe import Markup
 
 from harness.catalog import NO_TOOL
 from harness.compare import Comparison, MetricDelta
+from harness.hashing import csp_hash
 from harness.metrics import Rate
 from harness.render.labels import metric_text, outcome_text
 from harness.results import CaseRecord
@@ -152,7 +151,7 @@ def environment() -> jinja2.Environment:
 def assets() -> tuple[Markup, Markup, str]:
     """The CSS and script to inline, and the CSP that admits exactly that script."""
     css, script = asset("report.css"), asset("report.js")
-    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
+    digest = csp_hash(script).removeprefix("sha256-")
     csp = (
         "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
         f"script-src 'sha256-{digest}'; base-uri 'none'; form-action 'none'"
