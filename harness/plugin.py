@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import traceback
+from collections.abc import Generator
 from typing import Any
 
 import pytest
@@ -333,17 +334,52 @@ def check_gate(results: RunResults, name: str) -> None:
     pytest.fail(f"gate {name!r} was not evaluated in this run", pytrace=False)
 
 
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    if _SESSION_KEY not in config.stash:
-        return
-    ev = config.stash[_SESSION_KEY]
-    if ev.results is None:
-        return
+def _failing_case_reports(tr: Any) -> list[Any]:
+    return [r for r in tr.stats.get("failed", []) if "::test_case[" in getattr(r, "nodeid", "")]
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(
+    terminalreporter: Any, exitstatus: int, config: pytest.Config
+) -> Generator[None, None, None]:
+    """The routecheck table comes last, after pytest's failure list, which collapses to a
+    count and the report's path when more cases fail than ``--rc-max-listed``."""
+    ev = config.stash.get(_SESSION_KEY, None)
     tr = terminalreporter
+    collapsed = 0
+    if ev is not None and ev.results is not None:
+        failing = _failing_case_reports(tr)
+        if len(failing) > ev.settings.max_listed:
+            # pytest's own failure sections and short summary would list every case; the
+            # table below names every failing gate, and the report every failing case.
+            collapsed = len(failing)
+            tbstyle, reportchars = config.option.tbstyle, tr.reportchars
+            config.option.tbstyle = "no"
+            tr.reportchars = reportchars.replace("f", "")
+    try:
+        return (yield)
+    finally:
+        if collapsed:
+            config.option.tbstyle, tr.reportchars = tbstyle, reportchars
+        if ev is not None and ev.results is not None:
+            if collapsed:
+                where = ev.files.report if ev.files is not None else "the run's report.html"
+                tr.write_sep("-", f"{collapsed} failing cases")
+                tr.write_line(
+                    f"{collapsed} cases failed, more than --rc-max-listed="
+                    f"{ev.settings.max_listed}, so they are not listed one by one: see {where} "
+                    "(or run with --rc-max-listed=N to list them here)"
+                )
+            _summary(tr, ev)
+
+
+def _summary(tr: Any, ev: EvaluationSession) -> None:
+    assert ev.results is not None
     results = ev.results
     tr.write_sep("=", f"routecheck: {results.checkpoint.spec}")
     for line in summary_lines(results):
-        tr.write_line(line)
+        # Gate lines in colour on a terminal (write_line drops markup elsewhere).
+        tr.write_line(line, green=line.startswith("PASS "), red=line.startswith("FAIL "))
     if ev.comparison is not None:
         c = ev.comparison
         tr.write_line(

@@ -101,6 +101,13 @@ class RunSettings:
             "shown and counted) or cases (every case must pass as well)."
         },
     )
+    max_listed: int = field(
+        default=20,
+        metadata={
+            "help": "List failing cases one by one, with prompt, gold and output, up to this "
+            "many; beyond it the list collapses to a count and the report's path."
+        },
+    )
     annotations: str = field(
         default="none",
         metadata={
@@ -134,6 +141,8 @@ class RunSettings:
 
         if check_format_name(self.format):
             raise RoutecheckError(check_format_name(self.format))
+        if self.max_listed < 0:
+            raise SettingsError("max-listed must be 0 or a positive integer")
         if self.max_new_tokens < 1 or self.batch_size < 1:
             raise SettingsError("max-new-tokens and batch-size must be positive integers")
 

@@ -480,3 +480,24 @@ def test_bound_gates_are_stricter_and_say_so(pytester: pytest.Pytester) -> None:
     assert "on the all split (interval bounds)" in result.stdout.lines[-1]
     assert _results(pytester).gate_on == "bound"
     result.stdout.fnmatch_lines(["*valid_tool_call_rate = 1.0000 (8/8)*gate lower bound 0.6*"])
+
+
+def test_long_failure_lists_collapse_and_the_table_comes_last(pytester: pytest.Pytester) -> None:
+    _write_project(pytester, MISTAKES)
+    listed = _run(pytester, "--checkpoint=mock:outputs.jsonl")
+    listed.stdout.fnmatch_lines(["*prompt : 'human please, app broken'*"])
+    collapsed = _run(pytester, "--checkpoint=mock:outputs.jsonl", "--rc-max-listed=2")
+    assert collapsed.ret == 1
+    out = collapsed.stdout.str()
+    assert "prompt : " not in out and "short test summary info" not in out
+    collapsed.stdout.fnmatch_lines(
+        [
+            "*4 cases failed, more than --rc-max-listed=2, so they are not listed one by one: "
+            "see reports/*/report.html*",
+            "*routecheck: mock:outputs.jsonl*",
+            "gates on the all split:",
+            "FAIL false_tool_call_rate = 0.1250 (1/8)*",
+            "*9 failed, 4 passed*",
+            "routecheck verdict: FAIL: *",
+        ]
+    )

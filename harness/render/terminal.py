@@ -40,6 +40,9 @@ def summary_lines(results: RunResults) -> list[str]:
         over = f" (on {spec.over_label})" if spec.over_label != "n" else ""
         legend.append(f"{spec.column} = {spec.label}{over}")
     lines.append(", ".join(legend))
+    if results.gates:
+        bound = " (interval bounds)" if results.gate_on == "bound" else ""
+        lines.append(f"gates on the {results.gate_split} split{bound}:")
     for gate in results.gates:
         lines.append(("PASS " if gate.passed else "FAIL ") + gate.message)
     return lines
