@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from harness.catalog import NO_TOOL, Catalog
-from harness.schema import validate_arguments
+from harness.schema import argument_problems, validate_arguments
 
 MAX_OUTPUT_CHARS = 64 * 1024
 """Outputs longer than this are refused unread (``too_large``): a router never needs it."""
@@ -62,6 +62,8 @@ class ParsedFields(BaseModel):
     reason: str | None = None
     error: ErrorKind | None = None
     detail: str = ""
+    problems: tuple[str, ...] = ()
+    """Every schema error of the arguments (``detail`` holds the one reported first)."""
 
 
 class ParseResult(ParsedFields):
@@ -363,7 +365,9 @@ def validate_call(data: Any, catalog: Catalog, mode: ParseMode = "strict") -> Pa
     arguments = data["arguments"]
     problem = validate_arguments(arguments, tool.parameters)
     if problem is not None:
-        return _fail(ErrorKind(problem[0]), problem[1], mode)
+        failed = _fail(ErrorKind(problem[0]), problem[1], mode)
+        every = argument_problems(arguments, tool.parameters)
+        return failed.model_copy(update={"problems": tuple(every)}) if len(every) > 1 else failed
     return ParseResult(valid=True, tool=tool.name, arguments=arguments, mode=mode)
 
 

@@ -58,7 +58,15 @@ def _parsed(p: ParseResult) -> tuple[ParsedOutput, bool]:
     values, escaped = storable(
         {"tool": p.tool, "arguments": p.arguments, "reason": p.reason, "detail": p.detail}
     )
-    parsed = ParsedOutput(valid=p.valid, error=p.error, extracted=p.extracted, **values)
+    problems, problems_escaped = storable(list(p.problems))
+    parsed = ParsedOutput(
+        valid=p.valid,
+        error=p.error,
+        extracted=p.extracted,
+        problems=tuple(problems),
+        **values,
+    )
+    escaped = escaped or problems_escaped
     return parsed, escaped
 
 

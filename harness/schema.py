@@ -246,6 +246,24 @@ def validate_arguments(arguments: dict[str, Any], parameters: dict[str, Any]) ->
     return validate_value(arguments, parameters, "arguments")
 
 
+def argument_problems(arguments: dict[str, Any], parameters: dict[str, Any]) -> list[str]:
+    """Every schema error of a call's arguments, the one :func:`validate_arguments` reports
+    first, then the rest: a reviewer fixing a template wants all of them at once."""
+    if "additionalProperties" not in parameters and "unevaluatedProperties" not in parameters:
+        parameters = {**parameters, "unevaluatedProperties": False}
+    errors = list(_validator(parameters).iter_errors(arguments))
+    if not errors:
+        return []
+    first = _first(errors)
+    ordered = [first, *sorted((e for e in errors if e is not first), key=lambda e: e.message)]
+    out: list[str] = []
+    for error in ordered:
+        described = _describe(error, "arguments")
+        if described[1] not in out:
+            out.append(described[1])
+    return out
+
+
 def walk_schema(schema: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every subschema of ``schema`` with its JSON path (booleans skipped)."""
     if not isinstance(schema, dict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -395,3 +396,20 @@ def test_worst_case_outputs_parse_in_linear_time(text: str) -> None:
     # under it) slows the linear one about fourfold, hence the wider bound when tracing.
     bound = 2.0 if sys.gettrace() is not None else 0.5
     assert time.process_time() - started < bound
+
+
+def test_every_schema_error_is_kept_first_one_in_detail() -> None:
+    from harness.catalog import load_catalog
+
+    catalog = load_catalog(Path(__file__).resolve().parent.parent / "golden" / "travel_booking")
+    text = '{"tool":"book_hotel","arguments":{"city":5,"guests":"two","extra":1}}'
+    r = parse_tool_call(text, catalog)
+    assert r.error is ErrorKind.UNEXPECTED_ARGUMENT
+    assert r.problems[0] == r.detail == "arguments.extra: not an argument of this tool"
+    assert set(r.problems[1:]) == {
+        "arguments.check_in: required argument is missing",
+        "arguments.guests: expected integer, got string",
+        "arguments.city: expected string, got integer",
+    }
+    one = parse_tool_call('{"tool":"book_hotel","arguments":{"city":"Rome"}}', catalog)
+    assert not one.valid and one.problems == ()  # one error: detail alone says it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -686,3 +687,19 @@ def test_browser_test_fails_in_ci_without_chromium(tmp_path: Path) -> None:
     ci = subprocess.run(argv, cwd=root, env={**base, "CI": "true"}, capture_output=True, text=True)
     assert ci.returncode == 1, ci.stdout
     assert "CI is set, so the browser test must run" in ci.stdout
+
+
+def test_an_invalid_output_shows_every_schema_error(tmp_path: Path) -> None:
+    rows = small_rows()
+    outputs = outputs_where(rows)
+    target = next(r for r in rows if r["category"] == "positive")
+    outputs[target["id"]] = json.dumps(
+        {"tool": target["target"]["tool"], "arguments": {"order_id": 7, "bogus": "<b>x</b>"}}
+    )
+    results = run(tmp_path, rows, outputs, name="schema")
+    record = next(c for c in results.cases if c.id == target["id"])
+    assert record.outcome.value == "invalid" and len(record.parsed.problems) >= 2
+    page = render_report(results)
+    for problem in record.parsed.problems:
+        assert html.escape(problem, quote=False) in page
+    assert "<b>x</b>" not in page
