@@ -16,6 +16,7 @@ library function.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Callable
 
@@ -86,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     except RoutecheckError as exc:
         print(f"routecheck {name}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # The reader went away (`routecheck run --help | head`): not an error of ours.
+        # Point stdout at devnull so the interpreter's final flush does not complain.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 __all__ = ["COMMANDS", "main", "version"]
