@@ -16,7 +16,6 @@ the tools are BFCL's own, and a default is kept only when the doc wrote one.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -259,9 +258,16 @@ def _variant_arguments(call: Any, variant: int) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     """Import BFCL categories as golden folders, with a manifest of provenance."""
-    parser = argparse.ArgumentParser(
-        prog="routecheck import bfcl",
-        description="Import Berkeley Function Calling Leaderboard cases as golden sets.",
+    from harness.cli.common import parser as command_parser
+
+    parser = command_parser(
+        "import bfcl",
+        "Import Berkeley Function Calling Leaderboard cases as golden sets.",
+        [
+            "routecheck import bfcl ../shared/bfcl --out golden/bfcl",
+            "routecheck import bfcl BFCL_DIR --category simple_python --category irrelevance "
+            "--answers BFCL_DIR/possible_answer --out reports/bfcl/golden",
+        ],
     )
     parser.add_argument("source", help="folder holding BFCL_v4_<category>.json files")
     parser.add_argument(

@@ -370,12 +370,13 @@ def _floats(text: str) -> list[float]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="routecheck calibrate",
-        description=(
-            "Measure how often each argument match policy agrees with hand-labelled "
-            "verdicts, on the tune and the sealed part of a calibration set."
-        ),
+    from harness.cli.common import parser as command_parser
+
+    parser = command_parser(
+        "calibrate",
+        "Measure how often each argument match policy agrees with hand-labelled "
+        "verdicts, on the tune and the sealed part of a calibration set.",
+        ["routecheck calibrate", "routecheck calibrate --catalog customer_support --json"],
     )
     parser.add_argument(
         "--set",
