@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The README's base-vs-router table: run the golden suites on the bundled base model
 # (zero-shot, same prompt) and on the reference router, then print both side by side per
-# split and category. Extra arguments go to both pytest runs, e.g. --rc-no-cache.
+# split and category. Extra arguments go to both pytest runs, e.g. --rc-no-cache;
+# REPORTS_DIR picks where the runs go (default reports/base_vs_router).
 # Gate failures (exit status 1) are expected for the base model and are not an error here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-reports=reports/base_vs_router
+reports=${REPORTS_DIR:-reports/base_vs_router}
 for spec in base:base router:routers/customer_support; do
   name=${spec%%:*}
   checkpoint=${spec#*:}

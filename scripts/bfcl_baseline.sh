@@ -12,21 +12,5 @@ out=reports/bfcl
 rm -rf "$out/golden"
 .venv/bin/routecheck import bfcl "$src" --category simple_python --category irrelevance \
   --answers "$src/possible_answer" --out "$out/golden"
-for spec in base:base router:routers/customer_support; do
-  name=${spec%%:*}
-  checkpoint=${spec#*:}
-  echo "== $name ($checkpoint)" >&2
-  set +e
-  .venv/bin/python -m pytest suites/test_golden.py suites/test_gates.py -q --no-header \
-    -p no:cacheprovider --checkpoint="$checkpoint" --rc-golden="$out/golden" \
-    --rc-gate-split=all --rc-reports-dir="$out" --rc-save-baseline="$name" --rc-max-listed=0 \
-    | tail -n 3 >&2
-  status=${PIPESTATUS[0]}
-  set -e
-  if [ "$status" -ne 0 ] && [ "$status" -ne 1 ]; then
-    echo "the $name run did not complete (exit status $status)" >&2
-    exit "$status"
-  fi
-done
-exec .venv/bin/routecheck table base router --reports-dir "$out" \
-  --label "base model (zero-shot)" --label "reference router"
+REPORTS_DIR="$out" exec bash scripts/base_vs_router.sh --rc-golden="$out/golden" \
+  --rc-gate-split=all --rc-max-listed=0
