@@ -202,6 +202,7 @@ def _check_policies(parameters: dict[str, Any], where: str) -> None:
                 f"{path}: x-match must be one of {sorted(POLICIES)}, got {sub['x-match']!r}. "
                 "Use a known policy name (see harness.match)."
             )
+        _check_judge(path, sub, f"{where}.parameters")
         if "x-threshold" in sub:
             value = sub["x-threshold"]
             if (
@@ -213,11 +214,48 @@ def _check_policies(parameters: dict[str, Any], where: str) -> None:
                     f"{path}: x-threshold must be a number within [0, 1], got {value!r}. "
                     "Write e.g. 0.85 (the calibrated default; see routecheck calibrate)."
                 )
-            if sub.get("x-match") not in SCORED_POLICIES:
+            if _scored_policy(sub) not in SCORED_POLICIES:
                 raise CatalogError(
                     f"{path}: x-threshold applies only to x-match "
                     f"{' or '.join(sorted(SCORED_POLICIES))}, not {sub.get('x-match', 'exact')!r}"
                 )
+
+
+def _scored_policy(sub: dict[str, Any]) -> Any:
+    """The policy an ``x-threshold`` applies to: a ``judge`` argument's is its fallback's."""
+    from harness.match import JUDGE_POLICY, fallback_policy
+
+    policy = sub.get("x-match")
+    return fallback_policy(sub) if policy == JUDGE_POLICY else policy
+
+
+def _check_judge(path: str, sub: dict[str, Any], root: str) -> None:
+    """``x-match: judge`` only on a tool's own arguments (the judge is asked per argument),
+    and ``x-judge-fallback`` only beside it, naming a deterministic policy."""
+    from harness.match import JUDGE_POLICY, POLICIES
+
+    judged = sub.get("x-match") == JUDGE_POLICY
+    top = path.removeprefix(root)
+    nested = not re.fullmatch(r"\.(properties|\$defs|definitions)\.[^.\[\]]+", top)
+    if judged and nested:
+        raise CatalogError(
+            f"{path}: x-match judge applies to a tool's own arguments (or a $defs entry they "
+            "refer to), not to a nested value; declare it on the argument itself"
+        )
+    if "x-judge-fallback" not in sub:
+        return
+    fallback = sub["x-judge-fallback"]
+    if not judged:
+        raise CatalogError(
+            f"{path}: x-judge-fallback applies only beside x-match judge, not "
+            f"{sub.get('x-match', 'exact')!r}"
+        )
+    choices = sorted(p for p in POLICIES if p != JUDGE_POLICY)
+    if fallback not in choices:
+        raise CatalogError(
+            f"{path}: x-judge-fallback must be one of {choices}, got {fallback!r}: the policy "
+            "that decides when no judge is given (default contains-or-similar)"
+        )
 
 
 def normalize_parameters(parameters: Any, where: str) -> dict[str, Any]:

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harness.backends import Backend, DecodingConfig, GenerationRequest, resolve_backend
-from harness.outputcache import OutputCache, default_cache_dir, generate_cached
+from harness.backends.base import Generation, ProgressCallback
+from harness.outputcache import GenerationStopped, OutputCache, default_cache_dir, generate_cached
 
 JUDGE_VERSION = "judge-v1"
 """Bump whenever :data:`JUDGE_SYSTEM` or :func:`judge_messages` change."""
@@ -109,19 +110,77 @@ class Judge:
 
     def judge(self, items: Sequence[JudgeItem]) -> list[JudgeVerdict]:
         """One verdict per item, in order. Model output is data: nothing here raises on it."""
+        requests = self._requests(items)
+        generations, _ = generate_cached(self._cached_backend(), requests, self.config, self.cache)
+        return [_verdict(item, g.text) for item, g in zip(items, generations, strict=True)]
+
+    def judge_tolerant(
+        self, items: Sequence[JudgeItem]
+    ) -> tuple[list[JudgeVerdict | None], int, str | None]:
+        """Like :meth:`judge`, but a failing backend is data too: the verdicts it did give
+        (``None`` for the rest), how many came from the cache, and what went wrong."""
+        requests = self._requests(items)
+        try:
+            found: list[Generation | None]
+            outputs, cached = generate_cached(
+                self._cached_backend(), requests, self.config, self.cache
+            )
+            found, error = list(outputs), None
+        except GenerationStopped as exc:
+            found, cached, error = exc.outputs, 0, str(exc)
+        except Exception as exc:  # a judge that cannot even start must not end the run
+            found, cached = [None] * len(items), 0
+            error = f"the judge {self.spec!r} failed ({type(exc).__name__}: {exc})"
+        verdicts = [
+            None if g is None else _verdict(item, g.text)
+            for item, g in zip(items, found, strict=True)
+        ]
+        return verdicts, cached, error
+
+    def _requests(self, items: Sequence[JudgeItem]) -> list[GenerationRequest]:
         ids = [item.id for item in items]
         if len(set(ids)) != len(ids):
             duplicates = sorted({i for i in ids if ids.count(i) > 1})
             raise ValueError(f"judge items need unique ids; repeated: {', '.join(duplicates)}")
-        requests = [GenerationRequest(id=item.id, messages=judge_messages(item)) for item in items]
-        generations, _ = generate_cached(self.backend, requests, self.config, self.cache)
-        verdicts = []
-        for item, generation in zip(items, generations, strict=True):
-            answer = parse_answer(generation.text)
-            verdicts.append(
-                JudgeVerdict(id=item.id, match=answer == "yes", answer=answer, raw=generation.text)
-            )
-        return verdicts
+        return [GenerationRequest(id=item.id, messages=judge_messages(item)) for item in items]
+
+    def _cached_backend(self) -> Backend:
+        """The backend, cached even when it is remote: a judge served under a name is
+        trusted to stay that judge (its URL and name are in the key), so a re-run makes no
+        request. Replays answer by id, not by question, and are never cached."""
+        if self.backend.cacheable or hasattr(self.backend, "bind_cases"):
+            return self.backend
+        return _CachedRemote(self.backend)
+
+
+def _verdict(item: JudgeItem, text: object) -> JudgeVerdict:
+    raw = text if isinstance(text, str) else repr(text)
+    answer = parse_answer(raw)
+    return JudgeVerdict(id=item.id, match=answer == "yes", answer=answer, raw=raw)
+
+
+class _CachedRemote(Backend):
+    """A remote judge as the output cache sees it: the same backend, marked cacheable."""
+
+    cacheable = True
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.spec = inner.spec
+
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        config: DecodingConfig,
+        progress: ProgressCallback | None = None,
+    ) -> list[Generation]:
+        return self.inner.generate(requests, config, progress)
+
+    def fingerprint(self) -> str:
+        return self.inner.fingerprint()
+
+    def describe(self) -> dict[str, Any]:
+        return self.inner.describe()
 
 
 def load_judge(spec: str, cache_dir: str | Path | None = None, **options: Any) -> Judge:

@@ -17,6 +17,9 @@ declare its own. Each policy's name says what it ignores:
   ``, . / - _ * ^``, lowercase, and read ``'`` as ``"``. It confuses ``3/4`` with ``34``;
   use it only to compare with BFCL.
 
+- ``judge``: the opt-in judge model's verdict (:mod:`harness.judging`); without one, the
+  argument's ``x-judge-fallback`` policy (default ``contains-or-similar``).
+
 ``normalized`` is the old name of ``text`` and kept as a deprecated alias. Enum and
 ``const`` values are always compared exactly: a value the API does not declare is wrong.
 More policies register by name with :func:`register_policy`.
@@ -125,6 +128,32 @@ def _scored_rule(policy: str) -> StringRule:
 for _name in sorted(SCORED_POLICIES):
     register_policy(_name, _scored_rule(_name))
 
+JUDGE_POLICY = "judge"
+"""The opt-in judge decides (``--rc-judge``); without one, ``x-judge-fallback`` does."""
+
+DEFAULT_JUDGE_FALLBACK = "contains-or-similar"
+"""The deterministic policy of a ``judge`` argument when no judge verdict is available."""
+
+FREE_TEXT_POLICIES = frozenset({JUDGE_POLICY, "contains", *SCORED_POLICIES})
+"""Policies whose arguments a judge, when given, is asked about (and its verdict recorded)."""
+
+register_policy(JUDGE_POLICY, _scored_rule(DEFAULT_JUDGE_FALLBACK))
+
+
+def fallback_policy(schema: Mapping[str, Any]) -> str:
+    """The policy a ``judge`` argument falls back on: its ``x-judge-fallback`` (checked at
+    load time) or :data:`DEFAULT_JUDGE_FALLBACK`."""
+    value = schema.get("x-judge-fallback", DEFAULT_JUDGE_FALLBACK)
+    return value if isinstance(value, str) and value in POLICIES else DEFAULT_JUDGE_FALLBACK
+
+
+def deterministic_policy(tool: Tool, argument: str) -> str:
+    """The policy that decides ``argument`` without a judge verdict."""
+    policy = tool.match_policy(argument)
+    if policy == JUDGE_POLICY:
+        return fallback_policy(tool.properties.get(argument, {}))
+    return policy
+
 
 def canonical(value: Any) -> str:
     """A canonical JSON text: equal texts mean equal values of equal JSON types."""
@@ -159,6 +188,8 @@ def values_match(
     """
     sub: Mapping[str, Any] = tool.resolve(schema) if tool is not None else (schema or {})
     policy = str(sub.get("x-match", policy))
+    if policy == JUDGE_POLICY:  # no judge verdict here: the deterministic fallback decides
+        policy = fallback_policy(sub)
     branches = [b for k in ("anyOf", "oneOf") for b in (sub.get(k) or []) if isinstance(b, dict)]
     if branches and any(values_match(predicted, gold, policy, b, tool) for b in branches):
         return True
@@ -225,7 +256,7 @@ def argument_scores(
     accept = accept or {}
     scores: dict[str, float] = {}
     for name, want in gold.items():
-        policy = tool.match_policy(name)
+        policy = deterministic_policy(tool, name)
         got = predicted.get(name)
         if policy not in SCORED_POLICIES or not isinstance(got, str):
             continue
@@ -241,8 +272,12 @@ def arguments_match(
     tool: Tool,
     accept: Mapping[str, Sequence[Any]] | None = None,
     optional: Sequence[str] = (),
+    decided: Mapping[str, bool] | None = None,
 ) -> tuple[bool, list[str]]:
     """Whether every argument matches, and the names of those that do not.
+
+    ``decided`` holds verdicts made elsewhere (the judge's) for arguments present on both
+    sides; they replace the policy's comparison for those arguments.
 
     Schema defaults fill optional arguments on both sides first, so a call that omits
     ``passengers`` matches a gold that says ``passengers: 1`` when the default is 1. An
@@ -260,6 +295,10 @@ def arguments_match(
             continue  # left out, as the case allows (whatever the schema default says)
         if name not in pred or name not in want:
             mismatched.append(name)
+            continue
+        if decided is not None and name in decided:
+            if not decided[name]:
+                mismatched.append(name)
             continue
         policy = tool.match_policy(name)
         candidates = [want[name], *accept.get(name, ())]

@@ -84,6 +84,43 @@ class ParsedOutput(ParsedFields):
     extracted: bool = False
 
 
+class JudgedArgument(BaseModel):
+    """The judge's verdict on one argument, beside the deterministic one (``--rc-judge``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    answer: Literal["yes", "no", "unavailable"] = Field(
+        description="The judge's answer (anything but yes reads as no); unavailable: it failed"
+    )
+    deterministic: bool = Field(description="Whether the argument's deterministic policy matched")
+    counted: Literal["judge", "deterministic"] = Field(
+        description="Which of the two verdicts decided the argument"
+    )
+    raw: str = Field(default="", description="The judge's raw answer (escaped like outputs)")
+
+
+class JudgeRunInfo(BaseModel):
+    """The run's judge: what it was and what it did (see README, "The judge (opt-in)")."""
+
+    model_config = ConfigDict(frozen=True)
+
+    spec: str | None = Field(description="--rc-judge as given; null: no judge was run")
+    fingerprint: str | None = None
+    version: str | None = Field(default=None, description="The question's version (judge-v1)")
+    decides: str = Field(default="judge", description="--rc-judge-decides: judge or similar")
+    asked: int = 0
+    cached: int = 0
+    unavailable: int = Field(default=0, description="Questions the judge failed to answer")
+    disagreements: int = Field(
+        default=0, description="Judged arguments where the judge and the policy disagree"
+    )
+    fallback_arguments: int = Field(
+        default=0, description="x-match judge arguments decided by their fallback policy"
+    )
+    error: str | None = Field(default=None, description="Why the judge failed, if it did")
+    seconds: float = 0.0
+
+
 class CaseRecord(BaseModel):
     """One golden case, what the model said, and the verdict."""
 
@@ -116,6 +153,10 @@ class CaseRecord(BaseModel):
         description="Similarity score per argument under a scored policy (similar)",
     )
     lenient_outcome: Outcome = Field(description="The outcome under the lenient parser")
+    judge: dict[str, JudgedArgument] = Field(
+        default_factory=dict,
+        description="Per free-text argument the judge was asked about: its verdict",
+    )
 
     def raw_output(self) -> str:
         """The output exactly as the model returned it."""
@@ -192,6 +233,9 @@ class RunResults(BaseModel):
     )
     verdict_rule: str = Field(default="gates", description="gates or cases (--rc-verdict)")
     cases: list[CaseRecord]
+    judge: JudgeRunInfo | None = Field(
+        default=None, description="The judge (--rc-judge), or null: none and none needed"
+    )
 
     def judged(self, rule: str) -> Verdict:
         """The verdict under ``rule``: ``gates`` counts the gates only, ``cases`` every case too."""

@@ -21,6 +21,7 @@ from harness.formats import OutputFormat, get_format
 from harness.gates import GateConfig, evaluate_gates
 from harness.golden import SLICES, GoldenCase, GoldenSet, Split
 from harness.hashing import short_fingerprint
+from harness.judging import RunJudge, ask_judge
 from harness.metrics import compute_metrics, confusion_matrix, metrics_by_category
 from harness.outputcache import GenerationStopped, OutputCache, generate_cached
 from harness.parse import ParseResult
@@ -105,10 +106,12 @@ def run_suite(
     progress: bool = False,
     run_id: str | None = None,
     output_format: OutputFormat | None = None,
+    judge: RunJudge | None = None,
 ) -> RunResults:
     """Generate, parse, score and measure: the whole evaluation as one library call.
 
     ``output_format`` (default ``json``) builds the prompts and reads the outputs.
+    ``judge`` (opt-in) is asked about free-text arguments in one batch after generation.
     """
     fmt = output_format or get_format("json")
     decoding = dataclasses.replace(decoding or DecodingConfig(), format=fmt.name)
@@ -161,12 +164,25 @@ def run_suite(
     records: list[CaseRecord] = []
     verdicts: list[CaseVerdict] = []
     lenient: list[CaseVerdict] = []
-    for case, request, out in zip(cases, requests, outputs, strict=True):
+    parses = [
+        (
+            fmt.parse_case(out.text, case, catalogs[case.catalog], "strict"),
+            fmt.parse_case(out.text, case, catalogs[case.catalog], "lenient"),
+        )
+        for case, out in zip(cases, outputs, strict=True)
+    ]
+    judged = ask_judge(judge, cases, [p for p, _ in parses], catalogs)
+    for case, request, out, (strict, loose) in zip(cases, requests, outputs, parses, strict=True):
         catalog = catalogs[case.catalog]
-        strict = fmt.parse_case(out.text, case, catalog, "strict")
-        loose = fmt.parse_case(out.text, case, catalog, "lenient")
-        verdict = score_case(case, strict, catalog)
-        lenient_verdict = score_case(case, loose, catalog)
+        verdict = score_case(case, strict, catalog, judged.decided(case, strict, catalog))
+        lenient_verdict = score_case(case, loose, catalog, judged.decided(case, loose, catalog))
+        judge_record = (
+            judged.records(
+                case, strict, catalog, score_case(case, strict, catalog).mismatched_arguments
+            )
+            if judged.answers
+            else {}
+        )
         verdicts.append(verdict)
         lenient.append(lenient_verdict)
         parsed, parsed_escaped = _parsed(strict)
@@ -192,6 +208,7 @@ def run_suite(
                 mismatched_arguments=list(verdict.mismatched_arguments),
                 argument_scores=dict(verdict.argument_scores),
                 lenient_outcome=lenient_verdict.outcome,
+                judge=judge_record,
             )
         )
 
@@ -247,8 +264,10 @@ def run_suite(
             "cases": float(len(requests)),
             "cached_cases": float(cached),
             "cases_per_second": round(n_generated / elapsed, 3) if n_generated and elapsed else 0.0,
+            **({"judge_seconds": round(judged.seconds, 3)} if judge is not None else {}),
         },
         cases=records,
+        judge=judged.info([r.judge for r in records]),
         completed=stopped is None,
         incomplete_reason=None if stopped is None else str(stopped),
     )

@@ -6,6 +6,7 @@ Pure functions over plain data, so a library user can score outputs without pyte
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -142,8 +143,15 @@ def _closest_mismatch(
     return names
 
 
-def score_case(case: GoldenCase, parsed: ParseResult, catalog: Catalog) -> CaseVerdict:
+def score_case(
+    case: GoldenCase,
+    parsed: ParseResult,
+    catalog: Catalog,
+    decided: Mapping[str, bool] | None = None,
+) -> CaseVerdict:
     """Judge one parsed output against its golden case.
+
+    ``decided`` holds the judge's verdicts on arguments it decides (single-call targets).
 
     ``catalog`` is the folder's catalog; a case with its own tools is judged against them.
     A parallel target is matched as a multiset: every gold call needs its own matching
@@ -186,7 +194,7 @@ def score_case(case: GoldenCase, parsed: ParseResult, catalog: Catalog) -> CaseV
     tool = catalog.tool(gold)
     assert tool is not None  # the golden loader checked the target tool
     ok, mismatched = arguments_match(
-        parsed.arguments or {}, case.target.arguments, tool, case.accept, case.optional
+        parsed.arguments or {}, case.target.arguments, tool, case.accept, case.optional, decided
     )
     scores = argument_scores(parsed.arguments or {}, case.target.arguments, tool, case.accept)
     return _arguments_verdict(common, ok, mismatched, ", ".join(mismatched), argument_scores=scores)

@@ -15,6 +15,8 @@ from harness.errors import CheckpointError, RoutecheckError, RunIncompleteError
 from harness.formats import get_format
 from harness.gates import GateResult
 from harness.golden import GoldenCase, GoldenSet, load_golden
+from harness.judge import Judge
+from harness.judging import RunJudge
 from harness.outputcache import OutputCache, check_writable, default_cache_dir
 from harness.results import RunResults, write_results
 from harness.runner import RunStopped, golden_fingerprint, run_suite
@@ -77,7 +79,32 @@ class EvaluationSession:
             )
         if settings.baseline:
             session._check_baseline()
+        if settings.judge:
+            session._check_judge(settings.judge)
         return session
+
+    def _check_judge(self, spec: str) -> None:
+        """A judge spec that cannot be resolved stops the run before it starts (exit 4);
+        once running, a failing judge only leaves its verdicts unavailable."""
+        try:
+            prevalidate(spec)
+        except RoutecheckError as exc:
+            raise CheckpointError(
+                f"--rc-judge {spec}: {str(exc).replace('--checkpoint ' + spec + ': ', '')}"
+            ) from None
+
+    def run_judge(self) -> RunJudge | None:
+        """The run's judge, loaded when the run needs it; one that fails to load is data (its
+        verdicts are unavailable, the deterministic policies decide), not a crash."""
+        spec = self.settings.judge
+        if not spec:
+            return None
+        cache = None if self.settings.no_cache else OutputCache(default_cache_dir())
+        try:
+            backend: Backend = resolve_backend(spec)
+        except Exception as exc:
+            backend = _Unloadable(spec, f"{type(exc).__name__}: {exc}")
+        return RunJudge(Judge(backend=backend, cache=cache), decides=self.settings.judge_decides)
 
     def _check_baseline(self) -> None:
         """The baseline must read and come from (mostly) the same golden cases as this run."""
@@ -161,6 +188,7 @@ class EvaluationSession:
                 cache=cache,
                 progress=True,
                 output_format=get_format(settings.format, backend),
+                judge=self.run_judge(),
             )
         except RunStopped as stopped:
             self._write_incomplete(stopped.results, str(stopped))
@@ -224,6 +252,16 @@ class EvaluationSession:
                 results, self.settings.save_baseline, Path(self.settings.reports_dir)
             )
         return files
+
+
+class _Unloadable(Backend):
+    """A judge whose model would not load: every question fails, with the reason."""
+
+    def __init__(self, spec: str, reason: str) -> None:
+        self.spec, self.reason = spec, reason
+
+    def generate(self, requests: Any, config: Any, progress: Any = None) -> list[Any]:
+        raise RuntimeError(f"the judge model could not be loaded ({self.reason})")
 
 
 def regression_gate(comparison: Comparison) -> GateResult:

@@ -22,7 +22,7 @@ VERDICTS = ("gates", "cases")
 PATH_SETTINGS = ("golden", "reports_dir")
 """Settings that are always paths: relative ones in pyproject.toml are read from its folder."""
 
-MAYBE_PATH_SETTINGS = ("checkpoint", "baseline")
+MAYBE_PATH_SETTINGS = ("checkpoint", "baseline", "judge")
 """Settings that may be paths (or a name, ``base``, a Hub id): resolved when the path exists."""
 
 
@@ -115,6 +115,22 @@ class RunSettings:
             "github (workflow commands)."
         },
     )
+    judge: str | None = field(
+        default=None,
+        metadata={
+            "help": "Opt-in judge model, any backend spec (openai:URL#MODEL, a model folder, "
+            "mock:FILE): asked one fixed yes/no question per free-text argument after "
+            "generation; its verdict decides x-match judge arguments (without a judge, "
+            "their x-judge-fallback policy does) and is recorded beside the others."
+        },
+    )
+    judge_decides: str = field(
+        default="judge",
+        metadata={
+            "help": "Which arguments the judge's verdict decides: judge (x-match judge only) "
+            "or similar (also similar and contains-or-similar); elsewhere it is recorded only."
+        },
+    )
     gates: GateConfig = field(default_factory=GateConfig)
 
     def __post_init__(self) -> None:
@@ -145,6 +161,11 @@ class RunSettings:
             raise SettingsError("max-listed must be 0 or a positive integer")
         if self.max_new_tokens < 1 or self.batch_size < 1:
             raise SettingsError("max-new-tokens and batch-size must be positive integers")
+        if self.judge_decides not in ("judge", "similar"):
+            raise SettingsError(
+                f"judge-decides = {self.judge_decides!r} is not accepted; use judge (the "
+                "default) or similar"
+            )
 
 
 def setting_fields() -> list[Any]:
