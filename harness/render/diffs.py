@@ -49,7 +49,8 @@ def argument_diffs(
     case: CaseRecord, rules: dict[str, dict[str, dict[str, str]]]
 ) -> list[dict[str, Any]]:
     """Why each mismatched argument failed: its match rule, gold and predicted values, a diff,
-    the values the case also accepts, and the rule's similarity score when the record has one."""
+    the values the case also accepts, the rule's similarity score when the record has one, and
+    the judge's verdict beside the deterministic one when a judge was asked."""
     if not case.mismatched_arguments:
         return []
     tool_rules = rules.get(case.catalog, {}).get(case.gold.tool)
@@ -61,6 +62,7 @@ def argument_diffs(
         gold = _json(case.gold.arguments[name]) if name in case.gold.arguments else None
         pred = _json(predicted[name]) if name in predicted else None
         score = scores.get(name) if isinstance(scores, dict) else None
+        judged = getattr(case, "judge", {}).get(name)
         out.append(
             {
                 "name": name,
@@ -70,6 +72,7 @@ def argument_diffs(
                 "diff": text_diff(gold, pred) if gold is not None and pred is not None else [],
                 "accept": [_json(v) for v in case.accept.get(name, [])],
                 "score": score if isinstance(score, (int, float)) else None,
+                "judge": judged,
             }
         )
     return out

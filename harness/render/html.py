@@ -49,6 +49,7 @@ from harness.render.charts import (
     metric_groups,
 )
 from harness.render.diffs import argument_diffs, text_diff
+from harness.render.judged import judge_view
 from harness.render.labels import metric_text, outcome_text
 from harness.render.templating import (
     TEXT_LIMIT,
@@ -117,6 +118,7 @@ def _head(results: RunResults) -> dict[str, Any]:
         "speed": speed,
         "catalogs": ", ".join(f"{g.catalog} ({g.n:,})" for g in results.golden),
         "decoding": ", ".join(f"{k}={v}" for k, v in results.decoding.items()),
+        "judge": judge_view(results),
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from harness.compare import Comparison
 from harness.golden import SLICES, SPLITS
 from harness.metrics import SUMMARY, Metrics, metric_spec
+from harness.render.judged import judge_lines
 from harness.results import RunResults
 
 
@@ -45,6 +46,7 @@ def summary_lines(results: RunResults) -> list[str]:
         lines.append(f"gates on the {results.gate_split} split{bound}:")
     for gate in results.gates:
         lines.append(("PASS " if gate.passed else "FAIL ") + gate.message)
+    lines.extend(judge_lines(results))
     return lines
 
 
