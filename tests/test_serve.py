@@ -126,3 +126,32 @@ def test_a_refused_request_names_the_server_and_status(served: tuple[str, Path, 
     with pytest.raises(RunStopped, match=r"ServerError.*HTTP 400.*check the model name") as info:
         run_suite(load_golden(golden), backend, DecodingConfig(max_new_tokens=4))
     assert info.value.results.cases == [] and not info.value.results.completed
+
+
+def test_a_judge_served_over_http(served: tuple[str, Path, Path], tmp_path: Path) -> None:
+    """The judge path through a real server: one request per argument, every answer read as
+    yes or no (the tiny model's gibberish is "no"), the same answers from a second, uncached
+    round, and none asked again when the cache holds them."""
+    from harness.judge import Judge
+    from harness.judging import RunJudge
+    from harness.outputcache import OutputCache
+    from tests.judgedata import write_golden, write_router
+
+    url, model, _ = served
+    golden = load_golden(write_golden(tmp_path))
+    cached: list[int] = []
+
+    def run(cache: OutputCache | None) -> list[tuple[str, str, str]]:
+        judge = RunJudge(Judge(resolve_backend(f"openai:{url}#{model}"), cache))
+        results = run_suite(golden, resolve_backend(write_router(tmp_path)), judge=judge)
+        assert results.completed and results.judge is not None
+        assert results.judge.asked == 4 and results.judge.unavailable == 0, results.judge
+        cached.append(results.judge.cached)
+        return [(c.key, j.answer, j.raw) for c in results.cases for j in c.judge.values()]
+
+    cache = OutputCache(tmp_path / "cache")
+    first = run(cache)
+    assert len(first) == 4 and {answer for _, answer, _ in first} <= {"yes", "no"}
+    assert run(None) == first  # greedy: the same answers without the cache
+    assert run(cache) == first
+    assert cached == [0, 0, 4]
