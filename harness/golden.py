@@ -34,6 +34,7 @@ from harness.cases import (
 )
 from harness.catalog import NO_TOOL, Catalog, catalog_from_dict, load_catalog, tools_from_list
 from harness.errors import CatalogError, GoldenFileError
+from harness.formats.folder import folder_format
 from harness.schema import validate_arguments
 
 __all__ = [
@@ -343,6 +344,7 @@ def load_golden_dir(folder: Path, files: list[Path] | None = None) -> GoldenSet:
         catalog = load_catalog(folder)
     except CatalogError as exc:
         raise GoldenFileError(str(exc)) from None
+    declared = folder_format(folder)
     paths = files if files is not None else sorted(folder.glob("*.jsonl"))
     if not paths:
         raise GoldenFileError(f"{folder}: no *.jsonl golden files in this folder")
@@ -365,6 +367,7 @@ def load_golden_dir(folder: Path, files: list[Path] | None = None) -> GoldenSet:
         cases=tuple(cases),
         files=tuple(str(p) for p in paths),
         fingerprint=fingerprint_files([*paths, *catalog_files]),
+        format=declared,
     )
 
 
