@@ -4,6 +4,9 @@ A golden folder holds a catalog (``catalog.json`` or ``catalog.py``) and any num
 ``*.jsonl`` files. The loader refuses a bad file with an error naming file, line and field,
 and never skips a line silently.
 
+The catalog file may name the folder's own output format (``"x-format"`` in
+``catalog.json``, ``FORMAT`` in ``catalog.py``; :mod:`harness.formats.folder`).
+
 A line may carry its own ``tools`` (any catalog format), which replace the folder's
 catalog for that case; ``optional`` names arguments that may be left out; and ``target``
 may be a list of calls (a parallel answer, matched as a multiset, in any order).

@@ -70,7 +70,9 @@ class RunSettings:
         metadata={
             "help": "Output format: json (one JSON object), native (the checkpoint's chat "
             "template with tools= and its own tool-call syntax) or openai-tools "
-            "(message.tool_calls from an OpenAI-compatible server)."
+            "(message.tool_calls from an OpenAI-compatible server). On the command line it "
+            "applies to every golden folder; in pyproject.toml, to folders whose catalog "
+            "declares no x-format."
         },
     )
     chat_template: str | None = field(
