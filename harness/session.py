@@ -68,7 +68,7 @@ class EvaluationSession:
         sets = load_golden(settings.golden)
         session = cls(settings=settings, sets=sets)
         for name in sorted(set(session.formats().values())) or [settings.format]:
-            check_format(settings.checkpoint, name, settings.chat_template)
+            session._check_format(name)
         session._backend = prevalidate(settings.checkpoint, **session.backend_options())
         check_writable(settings.reports_dir, "The reports folder", "--rc-reports-dir")
         if not settings.no_cache:
@@ -80,6 +80,24 @@ class EvaluationSession:
         if settings.baseline:
             session._check_baseline()
         return session
+
+    def _check_format(self, name: str) -> None:
+        """Refuse a format the backend cannot produce, naming the folders that declare it."""
+        settings = self.settings
+        try:
+            check_format(settings.checkpoint or "", name, settings.chat_template)
+        except RoutecheckError as exc:
+            folders = [
+                str(Path(s.files[0]).parent)
+                for s in self.sets
+                if s.format == name and s.files and not settings.format_forced
+            ]
+            if not folders or name == settings.format:
+                raise
+            raise type(exc)(
+                f"{', '.join(folders)}: the catalog declares x-format {name}, which this "
+                f"backend cannot produce ({exc}); remove the declaration or pass --rc-format"
+            ) from None
 
     def _check_baseline(self) -> None:
         """The baseline must read and come from (mostly) the same golden cases as this run."""

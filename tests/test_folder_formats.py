@@ -13,7 +13,7 @@ import pytest
 
 from harness.backends.base import Backend, DecodingConfig, Generation, GenerationRequest
 from harness.compare import compare_runs
-from harness.errors import GoldenFileError, SettingsError
+from harness.errors import GoldenFileError, RoutecheckError, SettingsError
 from harness.formats import get_format
 from harness.formats.folder import format_label, resolve_formats, run_format
 from harness.golden import load_golden
@@ -351,3 +351,19 @@ def test_mixed_run_on_a_tiny_model_decodes_and_parses_each_folder_in_its_format(
     assert "</tool_call>" not in plain.output  # json decoding stopped at the object's end
     assert "Respond with exactly one JSON object" in plain.messages[0]["content"]
     assert "Respond with exactly one JSON object" not in native.messages[0]["content"]
+
+
+def test_a_folder_format_the_backend_cannot_produce_names_the_folder(tmp_path: Path) -> None:
+    nat = folder(tmp_path / "g", "nat", "native")
+    folder(tmp_path / "g", "plain")
+    settings = RunSettings(
+        checkpoint="openai:http://127.0.0.1:9/v1#m",
+        golden=str(tmp_path / "g"),
+        reports_dir=str(tmp_path / "reports"),
+    )
+    with pytest.raises(RoutecheckError) as err:
+        EvaluationSession.start(settings)
+    assert str(err.value).startswith(
+        f"{nat}: the catalog declares x-format native, which this backend cannot produce "
+        "(--rc-format native: the openai backend"
+    )
