@@ -160,6 +160,8 @@ class GoldenSet(BaseModel):
     cases: tuple[GoldenCase, ...]
     files: tuple[str, ...]
     fingerprint: str
+    format: str | None = None
+    """The output format the folder's catalog file declares (``x-format``), if any."""
 
     def catalog_for(self, case: GoldenCase) -> Catalog:
         """The tools one of this set's cases offers (its own or the folder's)."""

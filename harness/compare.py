@@ -223,9 +223,10 @@ def compare_runs(current: RunResults, baseline: RunResults) -> Comparison:
             f"only some cases overlap: {len(common)} in both runs, "
             f"{len(added)} only in the current run, {len(removed)} only in the baseline"
         )
-    if current.format != baseline.format:
+    if current.format_label != baseline.format_label:
         warnings.append(
-            f"output format differs: {baseline.format} (baseline) -> {current.format}; the "
+            f"output format differs: {baseline.format_label} (baseline) -> "
+            f"{current.format_label}; the "
             "verdicts are the same kind, but the model was prompted and read differently"
         )
     if current.parse_mode != baseline.parse_mode:

@@ -4,6 +4,9 @@ A golden folder holds a catalog (``catalog.json`` or ``catalog.py``) and any num
 ``*.jsonl`` files. The loader refuses a bad file with an error naming file, line and field,
 and never skips a line silently.
 
+The catalog file may name the folder's own output format (``"x-format"`` in
+``catalog.json``, ``FORMAT`` in ``catalog.py``; :mod:`harness.formats.folder`).
+
 A line may carry its own ``tools`` (any catalog format), which replace the folder's
 catalog for that case; ``optional`` names arguments that may be left out; and ``target``
 may be a list of calls (a parallel answer, matched as a multiset, in any order).
@@ -34,6 +37,7 @@ from harness.cases import (
 )
 from harness.catalog import NO_TOOL, Catalog, catalog_from_dict, load_catalog, tools_from_list
 from harness.errors import CatalogError, GoldenFileError
+from harness.formats.folder import folder_format
 from harness.schema import validate_arguments
 
 __all__ = [
@@ -343,6 +347,7 @@ def load_golden_dir(folder: Path, files: list[Path] | None = None) -> GoldenSet:
         catalog = load_catalog(folder)
     except CatalogError as exc:
         raise GoldenFileError(str(exc)) from None
+    declared = folder_format(folder)
     paths = files if files is not None else sorted(folder.glob("*.jsonl"))
     if not paths:
         raise GoldenFileError(f"{folder}: no *.jsonl golden files in this folder")
@@ -365,6 +370,7 @@ def load_golden_dir(folder: Path, files: list[Path] | None = None) -> GoldenSet:
         cases=tuple(cases),
         files=tuple(str(p) for p in paths),
         fingerprint=fingerprint_files([*paths, *catalog_files]),
+        format=declared,
     )
 
 

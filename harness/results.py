@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.atomic import write_atomic
 from harness.errors import ResultsFileError
+from harness.formats import folder as folder_formats
 from harness.gates import GateResult
 from harness.golden import Category, Split, Target
 from harness.metrics import Metrics
@@ -157,6 +158,10 @@ class CaseRecord(BaseModel):
         default_factory=dict,
         description="Per free-text argument the judge was asked about: its verdict",
     )
+    format: str | None = Field(
+        default=None,
+        description="The output format this case ran in (its folder's); older files: None",
+    )
 
     def raw_output(self) -> str:
         """The output exactly as the model returned it."""
@@ -207,6 +212,11 @@ class RunResults(BaseModel):
     decoding: dict[str, Any]
     parse_mode: str = "strict"
     format: str = Field(default="json", description="Output format: json, native, openai-tools")
+    formats: dict[str, str] = Field(
+        default_factory=dict,
+        description="Catalog -> the output format its cases ran in; format is 'mixed' when "
+        "these differ (older files: empty, every case ran in format)",
+    )
     gate_split: str = Field(default="all", description="Which cases the gates were computed on")
     gate_on: str = Field(
         default="estimate",
@@ -236,6 +246,15 @@ class RunResults(BaseModel):
     judge: JudgeRunInfo | None = Field(
         default=None, description="The judge (--rc-judge), or null: none and none needed"
     )
+
+    def format_of(self, case: CaseRecord) -> str:
+        """The format ``case`` ran in, for files of any age."""
+        return case.format or self.formats.get(case.catalog) or self.format
+
+    @property
+    def format_label(self) -> str:
+        """``json``, or ``mixed (billing: native, travel: json)``: what a header shows."""
+        return folder_formats.format_label(self.format, self.formats)
 
     def judged(self, rule: str) -> Verdict:
         """The verdict under ``rule``: ``gates`` counts the gates only, ``cases`` every case too."""

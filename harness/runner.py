@@ -10,7 +10,7 @@ import dataclasses
 import json
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -18,6 +18,7 @@ from typing import Literal
 from harness.backends.base import Backend, DecodingConfig, Generation, GenerationRequest
 from harness.errors import CheckpointError, RunIncompleteError
 from harness.formats import OutputFormat, get_format
+from harness.formats.folder import run_format
 from harness.gates import GateConfig, evaluate_gates
 from harness.golden import SLICES, GoldenCase, GoldenSet, Split
 from harness.hashing import short_fingerprint
@@ -106,23 +107,31 @@ def run_suite(
     progress: bool = False,
     run_id: str | None = None,
     output_format: OutputFormat | None = None,
+    formats: Mapping[str, OutputFormat] | None = None,
     judge: RunJudge | None = None,
 ) -> RunResults:
     """Generate, parse, score and measure: the whole evaluation as one library call.
 
-    ``output_format`` (default ``json``) builds the prompts and reads the outputs.
+    ``output_format`` (default ``json``) builds the prompts and reads the outputs;
+    ``formats`` maps a catalog name to its own format (a folder's ``x-format``), for the
+    catalogs it names. Requests are generated format by format, each with its own
+    :class:`DecodingConfig`, so a json request's cache key is the same in any run.
     ``judge`` (opt-in) is asked about free-text arguments in one batch after generation.
     """
     fmt = output_format or get_format("json")
-    decoding = dataclasses.replace(decoding or DecodingConfig(), format=fmt.name)
+    base_decoding = decoding or DecodingConfig()
     gates = gates or GateConfig()
     catalogs = {s.catalog.name: s.catalog for s in sets}
+    fmt_of = {name: (formats or {}).get(name, fmt) for name in catalogs}
+    decodings = {f.name: dataclasses.replace(base_decoding, format=f.name) for f in fmt_of.values()}
+    label = run_format({c: f.name for c, f in fmt_of.items()}, fmt.name)
+    decoding = dataclasses.replace(base_decoding, format=label)
     cases = select_cases(sets, keys)
     requests = [
         GenerationRequest(
             id=c.key,
-            messages=c.chat(fmt.system_prompt(c.catalog_for(catalogs[c.catalog]))),
-            tools=fmt.tools(c.catalog_for(catalogs[c.catalog])),
+            messages=c.chat(fmt_of[c.catalog].system_prompt(c.catalog_for(catalogs[c.catalog]))),
+            tools=fmt_of[c.catalog].tools(c.catalog_for(catalogs[c.catalog])),
         )
         for c in cases
     ]
@@ -144,14 +153,29 @@ def run_suite(
 
         bar = tqdm(total=len(requests), desc="routecheck: generating", unit="case", leave=False)
     stopped: GenerationStopped | None = None
+    found: list[Generation | None] = [None] * len(requests)
+    cached = 0
     try:
-        found: list[Generation | None]
-        outputs, cached = generate_cached(
-            backend, requests, decoding, cache, bar.update if bar is not None else None
-        )
-        found = list(outputs)
-    except GenerationStopped as exc:
-        stopped, found, cached = exc, exc.outputs, 0
+        for name, config in decodings.items():
+            group = [i for i, c in enumerate(cases) if fmt_of[c.catalog].name == name]
+            if not group:
+                continue
+            try:
+                outputs, hits = generate_cached(
+                    backend,
+                    [requests[i] for i in group],
+                    config,
+                    cache,
+                    bar.update if bar is not None else None,
+                )
+            except GenerationStopped as exc:
+                stopped = exc
+                for i, gen in zip(group, exc.outputs, strict=True):
+                    found[i] = gen
+                break
+            for i, gen in zip(group, outputs, strict=True):
+                found[i] = gen
+            cached += hits
     finally:
         if bar is not None:
             bar.close()
@@ -166,14 +190,15 @@ def run_suite(
     lenient: list[CaseVerdict] = []
     parses = [
         (
-            fmt.parse_case(out.text, case, catalogs[case.catalog], "strict"),
-            fmt.parse_case(out.text, case, catalogs[case.catalog], "lenient"),
+            fmt_of[case.catalog].parse_case(out.text, case, catalogs[case.catalog], "strict"),
+            fmt_of[case.catalog].parse_case(out.text, case, catalogs[case.catalog], "lenient"),
         )
         for case, out in zip(cases, outputs, strict=True)
     ]
     judged = ask_judge(judge, cases, [p for p, _ in parses], catalogs)
     for case, request, out, (strict, loose) in zip(cases, requests, outputs, parses, strict=True):
         catalog = catalogs[case.catalog]
+        case_fmt = fmt_of[case.catalog]
         verdict = score_case(case, strict, catalog, judged.decided(case, strict, catalog))
         lenient_verdict = score_case(case, loose, catalog, judged.decided(case, loose, catalog))
         judge_record = (
@@ -209,6 +234,7 @@ def run_suite(
                 argument_scores=dict(verdict.argument_scores),
                 lenient_outcome=lenient_verdict.outcome,
                 judge=judge_record,
+                format=case_fmt.name,
             )
         )
 
@@ -245,7 +271,8 @@ def run_suite(
         ],
         golden_fingerprint=golden_fingerprint(sets),
         decoding=decoding.as_dict(),
-        format=fmt.name,
+        format=label,
+        formats={name: f.name for name, f in fmt_of.items()},
         gate_split=gate_split,
         gate_on=gate_on,
         metrics=metrics,

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from harness.backends import Backend, DecodingConfig, check_format, prevalidate, resolve_backend
 from harness.errors import CheckpointError, RoutecheckError, RunIncompleteError
-from harness.formats import get_format
+from harness.formats import OutputFormat, get_format
+from harness.formats.folder import resolve_formats
 from harness.gates import GateResult
 from harness.golden import GoldenCase, GoldenSet, load_golden
 from harness.judge import Judge
@@ -68,7 +69,8 @@ class EvaluationSession:
             )
         sets = load_golden(settings.golden)
         session = cls(settings=settings, sets=sets)
-        check_format(settings.checkpoint, settings.format, settings.chat_template)
+        for name in sorted(set(session.formats().values())) or [settings.format]:
+            session._check_format(name)
         session._backend = prevalidate(settings.checkpoint, **session.backend_options())
         check_writable(settings.reports_dir, "The reports folder", "--rc-reports-dir")
         if not settings.no_cache:
@@ -105,6 +107,24 @@ class EvaluationSession:
         except Exception as exc:
             backend = _Unloadable(spec, f"{type(exc).__name__}: {exc}")
         return RunJudge(Judge(backend=backend, cache=cache), decides=self.settings.judge_decides)
+
+    def _check_format(self, name: str) -> None:
+        """Refuse a format the backend cannot produce, naming the folders that declare it."""
+        settings = self.settings
+        try:
+            check_format(settings.checkpoint or "", name, settings.chat_template)
+        except RoutecheckError as exc:
+            folders = [
+                str(Path(s.files[0]).parent)
+                for s in self.sets
+                if s.format == name and s.files and not settings.format_forced
+            ]
+            if not folders or name == settings.format:
+                raise
+            raise type(exc)(
+                f"{', '.join(folders)}: the catalog declares x-format {name}, which this "
+                f"backend cannot produce ({exc}); remove the declaration or pass --rc-format"
+            ) from None
 
     def _check_baseline(self) -> None:
         """The baseline must read and come from (mostly) the same golden cases as this run."""
@@ -147,11 +167,28 @@ class EvaluationSession:
         split = self.settings.split
         return [c for s in self.sets for c in s.cases if split == "all" or c.split == split]
 
+    def formats(self) -> dict[str, str]:
+        """Catalog name -> the format its folder runs in: ``--rc-format`` on the command line
+        for every folder, else the folder's own ``x-format``, else the run's ``format``."""
+        return resolve_formats(
+            ((s.catalog.name, s.format) for s in self.sets),
+            self.settings.format,
+            self.settings.format_forced,
+        )
+
+    def backend_format(self) -> str:
+        """The format the backend is built (and its tokenizer checked) for: ``native`` when
+        any folder uses it, since only that format asks more of the backend."""
+        used = set(self.formats().values())
+        if len(used) == 1:
+            return used.pop()
+        return "native" if "native" in used else self.settings.format
+
     def backend_options(self) -> dict[str, Any]:
         """What the backend is built with; a backend ignores options it has no use for."""
         return {
             "base_model": self.settings.base_model,
-            "output_format": self.settings.format,
+            "output_format": self.backend_format(),
             "chat_template": self.settings.chat_template,
         }
 
@@ -187,7 +224,7 @@ class EvaluationSession:
                 gate_on=settings.gate_on,
                 cache=cache,
                 progress=True,
-                output_format=get_format(settings.format, backend),
+                formats=self._output_formats(backend),
                 judge=self.run_judge(),
             )
         except RunStopped as stopped:
@@ -226,6 +263,11 @@ class EvaluationSession:
                 "the output cache, so nothing is generated twice)"
             ) from None
         return results
+
+    def _output_formats(self, backend: Backend) -> dict[str, OutputFormat]:
+        """Each catalog's :class:`OutputFormat`, one object per format name."""
+        made = {name: get_format(name, backend) for name in set(self.formats().values())}
+        return {catalog: made[name] for catalog, name in self.formats().items()}
 
     def _write_incomplete(self, results: RunResults, reason: str) -> None:
         """Best effort: keep what a stopped run has, marked incomplete, for a look later."""

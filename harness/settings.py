@@ -70,7 +70,9 @@ class RunSettings:
         metadata={
             "help": "Output format: json (one JSON object), native (the checkpoint's chat "
             "template with tools= and its own tool-call syntax) or openai-tools "
-            "(message.tool_calls from an OpenAI-compatible server)."
+            "(message.tool_calls from an OpenAI-compatible server). On the command line it "
+            "applies to every golden folder; in pyproject.toml, to folders whose catalog "
+            "declares no x-format."
         },
     )
     chat_template: str | None = field(
@@ -132,6 +134,14 @@ class RunSettings:
         },
     )
     gates: GateConfig = field(default_factory=GateConfig)
+    format_forced: bool = field(
+        default=False,
+        metadata={
+            "internal": True,
+            "help": "format applies to every golden folder, over a folder's own x-format "
+            "(set when --rc-format is given on the command line).",
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.annotations not in ("none", "github"):
@@ -170,7 +180,7 @@ class RunSettings:
 
 def setting_fields() -> list[Any]:
     """The plain (non-gate) settings, for building options."""
-    return [f for f in fields(RunSettings) if f.name != "gates"]
+    return [f for f in fields(RunSettings) if f.name != "gates" and not f.metadata.get("internal")]
 
 
 def field_default(f: Any) -> Any:
@@ -254,7 +264,8 @@ def build_settings(file_values: dict[str, Any], cli_values: dict[str, Any]) -> R
     gate_values = {k: merged.pop(k) for k in list(merged) if k in gate_names}
     try:
         gates = replace(GateConfig(), **{k: _gate_value(v) for k, v in gate_values.items()})
-        return RunSettings(**merged, gates=gates)
+        forced = cli_values.get("format") is not None  # the command line beats folders
+        return RunSettings(**merged, gates=gates, format_forced=forced)
     except RoutecheckError:
         raise
     except (TypeError, ValueError) as exc:

@@ -12,5 +12,7 @@ out=reports/bfcl
 rm -rf "$out/golden"
 .venv/bin/routecheck import bfcl "$src" --category simple_python --category irrelevance \
   --answers "$src/possible_answer" --out "$out/golden"
-REPORTS_DIR="$out" exec bash scripts/base_vs_router.sh --rc-golden="$out/golden" \
-  --rc-gate-split=all --rc-max-listed=0
+# BFCL is scored in json format: only the json runs of base_vs_router.sh (it adds
+# --rc-max-listed=0 itself).
+BASE_VS_ROUTER_RUNS="base router" REPORTS_DIR="$out" exec bash scripts/base_vs_router.sh \
+  --rc-golden="$out/golden" --rc-gate-split=all
