@@ -50,6 +50,8 @@ class EvaluationSession:
     results: RunResults | None = None
     comparison: Comparison | None = None
     files: RunFiles | None = None
+    robust_selected: set[str] | None = None
+    """Cases the robustness suite perturbs (``None``: every case of the run)."""
     _backend: Backend | None = field(default=None, repr=False)
 
     @classmethod
@@ -162,6 +164,8 @@ class EvaluationSession:
                 progress=True,
                 output_format=get_format(settings.format, backend),
             )
+            if settings.robustness:
+                results = self._robustness(results, backend, cache)
         except RunStopped as stopped:
             self._write_incomplete(stopped.results, str(stopped))
             raise
@@ -198,6 +202,25 @@ class EvaluationSession:
                 "the output cache, so nothing is generated twice)"
             ) from None
         return results
+
+    def _robustness(
+        self, results: RunResults, backend: Backend, cache: OutputCache | None
+    ) -> RunResults:
+        """Add the robustness suite's section (see :mod:`harness.robustness`)."""
+        from harness.robustness import Explorer, add_robustness
+
+        settings = self.settings
+        explorer = Explorer(
+            backend,
+            DecodingConfig(max_new_tokens=settings.max_new_tokens, batch_size=settings.batch_size),
+            get_format(settings.format, backend),
+            cache,
+        )
+        try:
+            return add_robustness(results, self.sets, explorer, settings, self.robust_selected)
+        except RunIncompleteError as exc:  # the golden cases are done: keep them
+            self._write_incomplete(results, str(exc))
+            raise
 
     def _write_incomplete(self, results: RunResults, reason: str) -> None:
         """Best effort: keep what a stopped run has, marked incomplete, for a look later."""
