@@ -142,8 +142,8 @@ def robustness_gate(report: RobustnessReport, threshold: float, on: str) -> Gate
         basis = f"lower bound {compared:.4f} " if on == "bound" else ""
         passed = compared >= threshold
         message = (
-            f"robustness = {rate.value:.4f} ({rate.same}/{rate.n} perturbed requests kept their "
-            f"verdict), 95% CI [{rate.low:.4f}, {rate.high:.4f}]; gate {basis}>= {threshold}: "
+            f"robustness = {rate.value:.4f} ({rate.same}/{rate.n} perturbed requests of the "
+            f"{report.split} split kept their verdict), 95% CI [{rate.low:.4f}, {rate.high:.4f}]; gate {basis}>= {threshold}: "
             f"{'ok' if passed else 'FAILED'}"
         )
         if not passed and fragile:

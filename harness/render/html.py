@@ -50,6 +50,7 @@ from harness.render.charts import (
 )
 from harness.render.diffs import argument_diffs, text_diff
 from harness.render.labels import metric_text, outcome_text
+from harness.render.robustness import robustness_panel
 from harness.render.templating import (
     TEXT_LIMIT,
     assets,
@@ -459,6 +460,7 @@ def render_report(results: RunResults, comparison: Comparison | None = None) -> 
             slice_rows=_slice_rows(results, comparison),
             matrices=confusion_matrices(results),
             case_list=_case_list(results, comparison, listed),
+            robustness_panel=robustness_panel(results.robustness),
             # json_for_script escapes everything that could end the script element.
             summary=Markup(json_for_script(_summary_json(results, comparison))),
         )
