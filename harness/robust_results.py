@@ -143,8 +143,8 @@ def robustness_gate(report: RobustnessReport, threshold: float, on: str) -> Gate
         passed = compared >= threshold
         message = (
             f"robustness = {rate.value:.4f} ({rate.same}/{rate.n} perturbed requests of the "
-            f"{report.split} split kept their verdict), 95% CI [{rate.low:.4f}, {rate.high:.4f}]; gate {basis}>= {threshold}: "
-            f"{'ok' if passed else 'FAILED'}"
+            f"{report.split} split kept their verdict), 95% CI [{rate.low:.4f}, "
+            f"{rate.high:.4f}]; gate {basis}>= {threshold}: {'ok' if passed else 'FAILED'}"
         )
         if not passed and fragile:
             message += f"; fragile cases: {', '.join(fragile[:10])}"
