@@ -32,7 +32,7 @@ def robustness_lines(results: RunResults) -> list[str]:
     lines.append(
         f"  {len(fragile)} fragile case(s)"
         + (f", {cut} whose shrinking was cut short" if cut else "")
-        + (f", {skipped} no perturbation applies to" if skipped else "")
+        + (f", {skipped} skipped (no perturbation applies)" if skipped else "")
     )
     for c in fragile[:MAX_FRAGILE_LINES]:
         if c.shrunk is not None:
