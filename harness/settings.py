@@ -13,6 +13,7 @@ from typing import Any
 from harness.errors import RoutecheckError, SettingsError
 from harness.gates import GateConfig
 from harness.golden import SLICES
+from harness.perturb import PERTURBATIONS
 
 DEFAULT_GOLDEN = "golden"
 
@@ -136,7 +137,8 @@ class RunSettings:
     perturbations: str = field(
         default="",
         metadata={
-            "help": "Comma-separated perturbation names for the robustness suite (empty: all)."
+            "help": "Comma-separated perturbation names for the robustness suite, of: "
+            f"{', '.join(PERTURBATIONS)} (empty: all)."
         },
     )
     min_robustness: str = field(
