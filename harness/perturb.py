@@ -424,6 +424,8 @@ def perturbed(
             break
         kind = draw(st.sampled_from(options))
         result = draw(kind.strategy(current))
+        if trail and result.prompt == current.prompt and result.arguments == current.arguments:
+            continue  # a later step that changed nothing (an id swapped to itself) is no step
         trail.extend(result.steps)
         names.append(kind.name)
         current = result.view(current)

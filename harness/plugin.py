@@ -21,6 +21,19 @@ import pytest
 from harness.errors import RoutecheckError
 from harness.gates import GateConfig
 from harness.golden import SPLITS, Category
+from harness.plugin_robustness import (
+    check_robustness as check_robustness,
+)
+from harness.plugin_robustness import (
+    drop_robustness_placeholders,
+    robustness_gate_names,
+    robustness_keys,
+    robustness_params,
+)
+from harness.plugin_robustness import (
+    robustness_case as robustness_case,
+)
+from harness.render.robustness import robustness_lines
 from harness.render.terminal import summary_lines
 from harness.results import CaseRecord, RunResults
 from harness.session import (
@@ -106,7 +119,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Leave the fuzz suite out of a run unless ``-m`` names it: a gate run judges the
-    checkpoint, not the harness."""
+    checkpoint, not the harness. The robustness suite is left out unless ``--rc-robustness``."""
+    drop_robustness_placeholders(items)
     if "fuzz" in (config.getoption("markexpr", "") or ""):
         return
     fuzz = [item for item in items if item.get_closest_marker("fuzz") is not None]
@@ -145,6 +159,11 @@ def _session(config: pytest.Config) -> EvaluationSession | None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     wants_case = "golden_case" in metafunc.fixturenames
     wants_gate = "gate_name" in metafunc.fixturenames
+    if "robustness_case" in metafunc.fixturenames:
+        session = _session(metafunc.config)
+        params = robustness_params(session.settings, session.cases()) if session else []
+        metafunc.parametrize("robustness_case", params, indirect=True)
+        return
     if not (wants_case or wants_gate):
         return
     session = _session(metafunc.config)
@@ -169,6 +188,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             names = [metric for metric, _, _ in session.settings.gates.gates()]
             if session.settings.fail_on_regression:
                 names.append("regressions")
+            names.extend(robustness_gate_names(session.settings))
         metafunc.parametrize(
             "gate_name",
             [pytest.param(n, id=n, marks=pytest.mark.gate) for n in names],
@@ -198,7 +218,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         and "gate_name" in item.callspec.params
         for item in session.items
     )
+    robust = robustness_keys(session.items)
+    selected |= robust
     ev = config.stash[_SESSION_KEY]
+    ev.robust_selected = robust or None
     # Gates alone (no case tests selected) are computed over every case of the split.
     ev.selected = selected if selected or not has_gates else None
     config.stash[_WANTED_KEY] = bool(selected) or has_gates
@@ -207,7 +230,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         for item in session.items
         if isinstance(item, pytest.Function)
         and hasattr(item, "callspec")
-        and "golden_case" in item.callspec.params
+        and ("golden_case" in item.callspec.params or "robustness_case" in item.callspec.params)
     }
     config.stash[_OTHER_FAILURES_KEY] = 0
     if config.stash[_WANTED_KEY]:
@@ -380,6 +403,8 @@ def _summary(tr: Any, ev: EvaluationSession) -> None:
     for line in summary_lines(results):
         # Gate lines in colour on a terminal (write_line drops markup elsewhere).
         tr.write_line(line, green=line.startswith("PASS "), red=line.startswith("FAIL "))
+    for line in robustness_lines(results):
+        tr.write_line(line)
     if ev.comparison is not None:
         c = ev.comparison
         tr.write_line(

@@ -20,13 +20,15 @@ from harness.gates import GateResult
 from harness.golden import Category, Split, Target
 from harness.metrics import Metrics
 from harness.parse import ParsedFields
+from harness.robust_results import RobustnessReport
 from harness.scoring import Outcome
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Version 2 added ``completed``, ``incomplete_reason``, ``verdict``, ``verdict_rule`` and
-``CaseRecord.output_escaped``; version 1 files still read (as complete runs, no verdict)."""
+``CaseRecord.output_escaped``; version 1 files still read (as complete runs, no verdict).
+Version 3 added ``robustness`` (the robustness suite's section; ``null`` when it did not run)."""
 
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
 
 Verdict = Literal["pass", "fail", "incomplete"]
 
@@ -243,6 +245,9 @@ class RunResults(BaseModel):
     )
     verdict_rule: str = Field(default="gates", description="gates or cases (--rc-verdict)")
     cases: list[CaseRecord]
+    robustness: RobustnessReport | None = Field(
+        default=None, description="The robustness suite's rates and fragile cases, when it ran"
+    )
     judge: JudgeRunInfo | None = Field(
         default=None, description="The judge (--rc-judge), or null: none and none needed"
     )

@@ -53,6 +53,8 @@ class EvaluationSession:
     results: RunResults | None = None
     comparison: Comparison | None = None
     files: RunFiles | None = None
+    robust_selected: set[str] | None = None
+    """Cases the robustness suite perturbs (``None``: every case of the run)."""
     _backend: Backend | None = field(default=None, repr=False)
 
     @classmethod
@@ -227,6 +229,8 @@ class EvaluationSession:
                 formats=self._output_formats(backend),
                 judge=self.run_judge(),
             )
+            if settings.robustness:
+                results = self._robustness(results, backend, cache)
         except RunStopped as stopped:
             self._write_incomplete(stopped.results, str(stopped))
             raise
@@ -268,6 +272,25 @@ class EvaluationSession:
         """Each catalog's :class:`OutputFormat`, one object per format name."""
         made = {name: get_format(name, backend) for name in set(self.formats().values())}
         return {catalog: made[name] for catalog, name in self.formats().items()}
+
+    def _robustness(
+        self, results: RunResults, backend: Backend, cache: OutputCache | None
+    ) -> RunResults:
+        """Add the robustness suite's section (see :mod:`harness.robustness`)."""
+        from harness.robustness import Explorer, add_robustness
+
+        settings = self.settings
+        explorer = Explorer(
+            backend,
+            DecodingConfig(max_new_tokens=settings.max_new_tokens, batch_size=settings.batch_size),
+            get_format(settings.format, backend),
+            cache,
+        )
+        try:
+            return add_robustness(results, self.sets, explorer, settings, self.robust_selected)
+        except RunIncompleteError as exc:  # the golden cases are done: keep them
+            self._write_incomplete(results, str(exc))
+            raise
 
     def _write_incomplete(self, results: RunResults, reason: str) -> None:
         """Best effort: keep what a stopped run has, marked incomplete, for a look later."""

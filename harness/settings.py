@@ -13,6 +13,7 @@ from typing import Any
 from harness.errors import RoutecheckError, SettingsError
 from harness.gates import GateConfig
 from harness.golden import SLICES
+from harness.perturb import PERTURBATIONS
 
 DEFAULT_GOLDEN = "golden"
 
@@ -133,6 +134,38 @@ class RunSettings:
             "or similar (also similar and contains-or-similar); elsewhere it is recorded only."
         },
     )
+    robustness: bool = field(
+        default=False,
+        metadata={
+            "help": "Also run the robustness suite: each golden case's request is perturbed "
+            "(typos, casing, wrappers, id spellings...) and the verdict must not change."
+        },
+    )
+    robustness_examples: int = field(
+        default=4,
+        metadata={
+            "help": "Perturbed requests drawn per case by the robustness suite (its budget; "
+            "shrinking a fragile case costs a few more)."
+        },
+    )
+    robustness_split: str = field(
+        default="dev",
+        metadata={"help": f"Cases the robustness suite perturbs: {', '.join(SLICES)}."},
+    )
+    perturbations: str = field(
+        default="",
+        metadata={
+            "help": "Comma-separated perturbation names for the robustness suite, of: "
+            f"{', '.join(PERTURBATIONS)} (empty: all)."
+        },
+    )
+    min_robustness: str = field(
+        default="off",
+        metadata={
+            "help": "Gate: the share of perturbed requests whose verdict equals the "
+            "unperturbed one must be at least this rate (or off)."
+        },
+    )
     gates: GateConfig = field(default_factory=GateConfig)
     format_forced: bool = field(
         default=False,
@@ -144,6 +177,7 @@ class RunSettings:
     )
 
     def __post_init__(self) -> None:
+        check_robustness(self)
         if self.annotations not in ("none", "github"):
             raise SettingsError(
                 f"annotations = {self.annotations!r} is not accepted; use none or github"
@@ -218,6 +252,8 @@ def check_types(values: dict[str, Any], where: str) -> None:
         default_kind = kinds.get(name)
         if default_kind is None:
             continue  # gate thresholds (numbers or "off") and unknown keys: checked later
+        if name == "min_robustness" and isinstance(value, int | float) and value is not True:
+            continue  # a rate, like the gate thresholds: 0.9 or "off"
         if default_kind is bool:
             ok, wanted = isinstance(value, bool), "true or false (a TOML boolean, unquoted)"
         elif default_kind is int:
@@ -284,3 +320,44 @@ def _gate_value(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         raise ValueError(f"gate threshold {value!r} is not a number or 'off'") from None
+
+
+def check_robustness(settings: RunSettings) -> None:
+    """Refuse robustness options that cannot work, before any model is loaded."""
+    if settings.robustness_examples < 1:
+        raise SettingsError(
+            f"robustness-examples = {settings.robustness_examples}: the robustness suite needs "
+            "a budget of at least 1 perturbed request per case"
+        )
+    if settings.robustness_split not in SLICES:
+        raise SettingsError(
+            f"robustness-split = {settings.robustness_split!r} is not accepted; "
+            f"use one of: {', '.join(SLICES)}"
+        )
+    from harness.perturb import PerturbationError, select
+
+    try:
+        select(perturbation_names(settings.perturbations))
+    except PerturbationError as exc:
+        raise SettingsError(f"perturbations: {exc}") from None
+    robustness_threshold(settings.min_robustness)
+
+
+def perturbation_names(text: str) -> list[str]:
+    """``"typo, casing"`` -> ``["typo", "casing"]`` (empty: every perturbation)."""
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def robustness_threshold(value: str | float) -> float | None:
+    """``min-robustness`` as a rate in [0, 1], or ``None`` when off."""
+    if isinstance(value, str) and value.strip().lower() in ("off", "none", ""):
+        return None
+    try:
+        rate = float(value)
+    except ValueError:
+        raise SettingsError(
+            f"min-robustness = {value!r} is not a rate; give a number such as 0.9, or off"
+        ) from None
+    if not 0.0 <= rate <= 1.0:
+        raise SettingsError(f"min-robustness = {value!r} must be between 0 and 1 (or off)")
+    return rate

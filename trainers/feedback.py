@@ -9,6 +9,11 @@ other casing; a filler word before or after), so the router learns the case rath
 the string. The system prompt is the one the model was actually sent
 (``record.messages[0]``).
 
+When the run had the robustness suite on, every perturbed request of a dev case that broke
+a passing case (the shrunk one and the sampled ones) becomes a row too: the perturbed
+request, answered with the gold as the perturbation transformed it (a swapped id swapped in
+the answer as well).
+
 Holdout cases are never written, however they failed: they are the test of whether the
 loop generalises, and the command says how many it left out. Rows already in the output
 file are not written again, and the file is only ever appended to, under a file lock
@@ -193,6 +198,39 @@ def rows_for(
     return rows
 
 
+def robustness_rows(
+    results: RunResults, catalog_tools: dict[str, list[str]]
+) -> tuple[list[dict[str, Any]], int]:
+    """Rows for the perturbed requests of dev cases that broke a passing case (the shrunk one
+    and the sampled ones), with the gold as the perturbation transformed it; and how many
+    such requests of other splits were left out."""
+    report = results.robustness
+    if report is None:
+        return [], 0
+    rows: list[dict[str, Any]] = []
+    held_out = 0
+    for case in report.cases:
+        broken = [
+            ex
+            for ex in ([case.shrunk] if case.shrunk else []) + case.flipped
+            if case.baseline_passed and not ex.passed
+        ]
+        if case.split != "dev":
+            held_out += len(broken)
+            continue
+        record = results.case(case.key)
+        for ex in broken:
+            turns = [{"role": m["role"], "content": m["content"]} for m in record.messages]
+            last_user = max(i for i, m in enumerate(turns) if m["role"] == "user")
+            turns[last_user]["content"] = ex.prompt
+            if record.gold.tool == NO_TOOL or not ex.arguments:
+                answer = gold_output(record, catalog_tools)
+            else:
+                answer = compact({"tool": record.gold.tool, "arguments": ex.arguments})
+            rows.append({"messages": [*turns, {"role": "assistant", "content": answer}]})
+    return rows, held_out
+
+
 def row_key(row: dict[str, Any]) -> str:
     return json.dumps(row.get("messages"), sort_keys=True, ensure_ascii=False)
 
@@ -297,14 +335,19 @@ def main(argv: list[str] | None = None) -> int:
         # concurrent run waits, then sees these rows and skips them.
         with file_lock(out):
             seen = existing_keys(out)
-            for record in dev:
-                for row in rows_for(record, args.variants, pattern, required, rng):
-                    key = row_key(row)
-                    if key in seen:
-                        duplicates += 1
-                        continue
-                    seen.add(key)
-                    new_rows.append(row)
+            robust, robust_held_out = robustness_rows(results, required)
+            candidates = [
+                row
+                for record in dev
+                for row in rows_for(record, args.variants, pattern, required, rng)
+            ]
+            for row in candidates + robust:
+                key = row_key(row)
+                if key in seen:
+                    duplicates += 1
+                    continue
+                seen.add(key)
+                new_rows.append(row)
             if new_rows:
                 append_text(out, "".join(dumps_line(r) for r in new_rows))
     except ValueError as exc:
@@ -322,6 +365,11 @@ def main(argv: list[str] | None = None) -> int:
     if duplicates:
         print(f"{duplicates} row(s) skipped: already in {out}")
     print(f"{len(held_out)} failing holdout case(s) left out: holdout cases are never trained on")
+    if results.robustness is not None:
+        print(
+            f"{len(robust)} perturbed dev request(s) that broke a passing case -> rows "
+            f"(included above); {robust_held_out} from holdout cases left out"
+        )
     return 0
 
 

@@ -2,11 +2,17 @@
 
 The scripted backend that every plugin and report test uses, so none of them needs a
 model. A case missing from the file is an error, never a silent pass.
+
+A line may instead hold a rule, ``{"match": "<regex>", "output": ...}``: any request whose
+last user turn the regex finds a match in gets that output (rules are tried in file order,
+before the ids). A perturbed request of the robustness suite (id ``<case>~perturbed-<hash>``)
+that no rule matches gets its case's output, so a replay is robust unless a rule says not.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,6 +46,7 @@ class MockBackend(Backend):
         self._raw = self.path.read_bytes()
         self.outputs: dict[str, Generation] = {}
         self._case_ids: dict[str, str] = {}
+        self.rules: list[tuple[re.Pattern[str], Generation]] = []
         try:
             text = self._raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -55,12 +62,18 @@ class MockBackend(Backend):
                 row = loads_strict(line)
             except json.JSONDecodeError as exc:
                 raise CheckpointError(f"{where}: bad JSON ({exc.msg}); fix the line") from None
+            if isinstance(row, dict) and "match" in row and "id" not in row:
+                self.rules.append(_rule(row, where))
+                continue
             if (
                 not isinstance(row, dict)
                 or not isinstance(row.get("id"), str)
                 or not isinstance(row.get("output"), str)
             ):
-                raise CheckpointError(f"{where}: each line needs string fields 'id' and 'output'")
+                raise CheckpointError(
+                    f"{where}: each line needs string fields 'id' and 'output' (or 'match' "
+                    "and 'output' for a rule)"
+                )
             truncated = row.get("truncated", False)
             if not isinstance(truncated, bool):
                 raise CheckpointError(
@@ -85,6 +98,7 @@ class MockBackend(Backend):
         return missing
 
     def _lookup(self, request_id: str) -> Generation:
+        request_id = request_id.split(PERTURBED_SEPARATOR, 1)[0]
         if request_id in self.outputs:
             return self.outputs[request_id]
         bare = self._case_ids.get(request_id)
@@ -103,10 +117,20 @@ class MockBackend(Backend):
         config: DecodingConfig,
         progress: ProgressCallback | None = None,
     ) -> list[Generation]:
-        results = [self._lookup(r.id) for r in requests]
+        results = [self._ruled(r) or self._lookup(r.id) for r in requests]
         if progress is not None:
             progress(len(results))
         return results
+
+    def _ruled(self, request: GenerationRequest) -> Generation | None:
+        if not self.rules:
+            return None
+        users = [m.get("content", "") for m in request.messages if m.get("role") == "user"]
+        text = users[-1] if users else ""
+        for pattern, generation in self.rules:
+            if pattern.search(text):
+                return generation
+        return None
 
     def response_parser(self) -> Callable[[str], dict[str, Any]]:
         """Replayed ``native`` outputs are read in the Hermes syntax (``<tool_call>``)."""
@@ -119,6 +143,21 @@ class MockBackend(Backend):
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "mock", "spec": self.spec, "path": str(self.path)}
+
+
+PERTURBED_SEPARATOR = "~perturbed-"
+"""How the robustness suite marks a perturbed request's id (see harness.robustness)."""
+
+
+def _rule(row: dict[str, Any], where: str) -> tuple[re.Pattern[str], Generation]:
+    """A ``{"match": REGEX, "output": TEXT}`` line, checked."""
+    if not isinstance(row.get("match"), str) or not isinstance(row.get("output"), str):
+        raise CheckpointError(f"{where}: a rule needs string fields 'match' and 'output'")
+    try:
+        pattern = re.compile(row["match"])
+    except re.error as exc:
+        raise CheckpointError(f"{where}: field 'match' is not a valid regex ({exc})") from None
+    return pattern, Generation(text=row["output"])
 
 
 def gold_replay_rows(sets: Sequence[Any]) -> list[dict[str, str]]:

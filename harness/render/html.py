@@ -51,6 +51,7 @@ from harness.render.charts import (
 from harness.render.diffs import argument_diffs, text_diff
 from harness.render.judged import judge_view
 from harness.render.labels import metric_text, outcome_text
+from harness.render.robustness import robustness_panel
 from harness.render.templating import (
     TEXT_LIMIT,
     assets,
@@ -461,6 +462,7 @@ def render_report(results: RunResults, comparison: Comparison | None = None) -> 
             slice_rows=_slice_rows(results, comparison),
             matrices=confusion_matrices(results),
             case_list=_case_list(results, comparison, listed),
+            robustness_panel=robustness_panel(results.robustness),
             # json_for_script escapes everything that could end the script element.
             summary=Markup(json_for_script(_summary_json(results, comparison))),
         )
