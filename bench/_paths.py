@@ -88,6 +88,17 @@ def backend_path(
     return [g.text for g in backend.generate(requests, config, progress)]
 
 
+def backend_no_prefix_path(
+    backend: HFBackend,
+    requests: Sequence[GenerationRequest],
+    config: DecodingConfig,
+    progress: Progress,
+) -> list[str]:
+    """The same loop with the system-prompt cache off (what that cache saves)."""
+    plain = HFBackend(backend.checkpoint, backend.model, backend.tokenizer, backend.threads, False)
+    return [g.text for g in plain.generate(requests, config, progress)]
+
+
 def backend_eos_path(
     backend: HFBackend,
     requests: Sequence[GenerationRequest],
@@ -178,6 +189,7 @@ def continuous_batching_path(page_size: int = 32) -> PathRunner:
 PATHS: dict[str, tuple[PathRunner, str, str]] = {
     "seed": (seed_loop, "eos", "the recipe's loop: one model.generate call per case"),
     "backend": (backend_path, "json", "the routecheck backend (hand-written batched loop)"),
+    "backend-noprefix": (backend_no_prefix_path, "json", "the backend without its prefix cache"),
     "backend-eos": (backend_eos_path, "eos", "the routecheck backend without its JSON stop"),
     "generate": (_generate_path(None), "json", "model.generate, left-padded batches"),
     "static": (_generate_path("static"), "json", "model.generate with a static cache"),

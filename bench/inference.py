@@ -21,6 +21,7 @@ import argparse
 import dataclasses
 import inspect
 import json
+import os
 import resource
 import statistics
 import sys
@@ -89,13 +90,14 @@ def _select(args: argparse.Namespace) -> list[tuple[Catalog, GoldenCase]]:
     return cases
 
 
-def constrained_config() -> tuple[DecodingConfig, dict[str, Any]] | None:
+def constrained_config(max_new_tokens: int) -> tuple[DecodingConfig, dict[str, Any]] | None:
     """How to ask route() for constrained decoding in the installed harness, if it can:
     a ``decoding`` field on DecodingConfig, or a ``decoding=`` parameter of route()."""
     if "decoding" in {f.name for f in dataclasses.fields(DecodingConfig)}:
-        return DecodingConfig(batch_size=1, decoding="constrained"), {}  # type: ignore[call-arg]
+        config = DecodingConfig(max_new_tokens, 1, decoding="constrained")  # type: ignore[call-arg]
+        return config, {}
     if "decoding" in inspect.signature(route).parameters:
-        return DecodingConfig(batch_size=1), {"decoding": "constrained"}
+        return DecodingConfig(max_new_tokens, 1), {"decoding": "constrained"}
     return None
 
 
@@ -130,11 +132,38 @@ def _latency_summary(latencies: list[float]) -> dict[str, float | int]:
     }
 
 
+def print_summary(report: dict[str, dict[str, Any]], latency: dict[str, Any], n: int) -> None:
+    """The table of paths, the route() latencies and the peak memory."""
+    print()
+    head = ("path", "stop", "seconds", "cases/s", "vs seed", "=backend", "=seed")
+    print("{:16} {:5} {:>8} {:>8} {:>8} {:>9} {:>7}".format(*head))
+    for name, row in report.items():
+        if "error" in row:
+            print(f"{name:16} {row['stop']:5} failed: {row['error'][:100]}")
+            continue
+        speed = f"{row['speedup_vs_seed']:.2f}x" if "speedup_vs_seed" in row else "-"
+        same_b = f"{row['identical_to_backend']}/{n}" if "identical_to_backend" in row else "-"
+        same_s = f"{row['identical_to_seed']}/{n}" if "identical_to_seed" in row else "-"
+        print(
+            f"{name:16} {row['stop']:5} {row['seconds']:8.1f} {row['cases_per_second']:8.3f} "
+            f"{speed:>8} {same_b:>9} {same_s:>7}"
+        )
+    for kind, summary in latency.items():
+        if isinstance(summary, dict):
+            print(
+                f"route() {kind:12} p50 {summary['p50_seconds']:.2f} s, "
+                f"p95 {summary['p95_seconds']:.2f} s over {summary['calls']} calls"
+            )
+        else:
+            print(f"route() {kind:12} {summary}")
+    print(f"peak memory (ru_maxrss, whole process) {peak_mib():.0f} MiB")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=(__doc__ or "").splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="paths:\n" + "\n".join(f"  {k:12} [{s}] {d}" for k, (_, s, d) in PATHS.items()),
+        epilog="paths:\n" + "\n".join(f"  {k:16} [{s}] {d}" for k, (_, s, d) in PATHS.items()),
     )
     parser.add_argument("--checkpoint", default="base")
     parser.add_argument("--golden", default="golden/customer_support")
@@ -147,13 +176,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--paths", default=DEFAULT_PATHS, help=f"comma-separated; default {DEFAULT_PATHS}"
     )
+    parser.add_argument(
+        "--prefix-ablation", action="store_true", help="also run the backend-noprefix path"
+    )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads; default all cores"
     )
     parser.add_argument("--route-calls", type=int, default=20, help="single route() calls to time")
-    parser.add_argument("--quantize", default=None, help="load option passed to the backend (int8)")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     return parser
 
@@ -161,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     names = [p.strip() for p in args.paths.split(",") if p.strip()]
+    if args.prefix_ablation and "backend-noprefix" not in names:
+        names.append("backend-noprefix")
     unknown = [n for n in names if n not in PATHS]
     if unknown:
         print(f"--paths: unknown {', '.join(unknown)} (known: {', '.join(PATHS)})", file=sys.stderr)
@@ -174,11 +207,10 @@ def main(argv: list[str] | None = None) -> int:
         for catalog, case in cases
     ]
     started = time.perf_counter()
-    load_options: dict[str, Any] = {"threads": args.threads}
-    if args.quantize:
-        load_options["quantize"] = args.quantize
-    backend = load_hf_backend(args.checkpoint, **load_options)
+    backend = load_hf_backend(args.checkpoint, threads=args.threads)
     load_s = time.perf_counter() - started
+    load_before = os.getloadavg()
+    print(f"load average {load_before[0]:.1f} on {os.cpu_count()} cores (timings need a quiet one)")
     print(f"checkpoint {args.checkpoint}: {backend.describe()['kind']}, loaded in {load_s:.1f} s")
     print(f"{len(requests)} cases from {args.golden}, {backend.threads} threads", end=", ")
     print(f"batch {args.batch_size}, max {args.max_new_tokens} new tokens")
@@ -225,10 +257,15 @@ def main(argv: list[str] | None = None) -> int:
     latency: dict[str, Any] = {}
     if args.route_calls > 0:
         free = route_latencies(
-            backend, cases, args.route_calls, DecodingConfig(batch_size=1), {}, "route free"
+            backend,
+            cases,
+            args.route_calls,
+            DecodingConfig(args.max_new_tokens, 1),
+            {},
+            "route free",
         )
         latency["free"] = _latency_summary(free)
-        constrained = constrained_config()
+        constrained = constrained_config(args.max_new_tokens)
         if constrained is None:
             latency["constrained"] = "not available in the installed harness"
         else:
@@ -237,30 +274,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             latency["constrained"] = _latency_summary(lat)
 
-    print()
-    head = ("path", "stop", "seconds", "cases/s", "vs seed", "=backend", "=seed")
-    print("{:12} {:5} {:>8} {:>8} {:>8} {:>9} {:>7}".format(*head))
+    print_summary(report, latency, len(requests))
     n = len(requests)
-    for name, row in report.items():
-        if "error" in row:
-            print(f"{name:12} {row['stop']:5} failed: {row['error'][:100]}")
-            continue
-        speed = f"{row['speedup_vs_seed']:.2f}x" if "speedup_vs_seed" in row else "-"
-        same_b = f"{row['identical_to_backend']}/{n}" if "identical_to_backend" in row else "-"
-        same_s = f"{row['identical_to_seed']}/{n}" if "identical_to_seed" in row else "-"
-        print(
-            f"{name:12} {row['stop']:5} {row['seconds']:8.1f} {row['cases_per_second']:8.3f} "
-            f"{speed:>8} {same_b:>9} {same_s:>7}"
-        )
-    for kind, summary in latency.items():
-        if isinstance(summary, dict):
-            print(
-                f"route() {kind:12} p50 {summary['p50_seconds']:.2f} s, "
-                f"p95 {summary['p95_seconds']:.2f} s over {summary['calls']} calls"
-            )
-        else:
-            print(f"route() {kind:12} {summary}")
-    print(f"peak memory (ru_maxrss, whole process) {peak_mib():.0f} MiB")
     if args.json is not None:
         payload = {
             "checkpoint": args.checkpoint,
@@ -270,8 +285,8 @@ def main(argv: list[str] | None = None) -> int:
             "threads": backend.threads,
             "batch_size": args.batch_size,
             "max_new_tokens": args.max_new_tokens,
-            "quantize": args.quantize,
             "load_seconds": load_s,
+            "loadavg_1_5_15_start_end": [load_before, os.getloadavg()],
             "paths": report,
             "route_latency": latency,
             "peak_rss_mib": peak_mib(),

@@ -126,7 +126,6 @@ class EvaluationSession:
             "base_model": self.settings.base_model,
             "output_format": self.settings.format,
             "chat_template": self.settings.chat_template,
-            "quantize": self.settings.quantize,
         }
 
     def backend(self) -> Backend:

@@ -115,14 +115,6 @@ class RunSettings:
             "github (workflow commands)."
         },
     )
-    quantize: str = field(
-        default="none",
-        metadata={
-            "help": "Run a transformers checkpoint's linear layers in int8 (dynamic "
-            "quantization, CPU only): none (fp32, the default) or int8. Faster per token; its "
-            "outputs may differ from fp32, so they are cached apart."
-        },
-    )
     gates: GateConfig = field(default_factory=GateConfig)
 
     def __post_init__(self) -> None:
@@ -153,8 +145,6 @@ class RunSettings:
             raise SettingsError("max-listed must be 0 or a positive integer")
         if self.max_new_tokens < 1 or self.batch_size < 1:
             raise SettingsError("max-new-tokens and batch-size must be positive integers")
-        if self.quantize not in ("none", "int8"):
-            raise SettingsError(f"quantize = {self.quantize!r} is not accepted; use none or int8")
 
 
 def setting_fields() -> list[Any]:

@@ -31,14 +31,11 @@ from harness.formats.native import (
     ensure_response_template,
     load_chat_template,
 )
-from harness.hashing import short_fingerprint
 from harness.hfcompat import CACHE_KEYWORD
 
 __all__ = [
     "CACHE_KEYWORD",
-    "QUANTIZE_CHOICES",
     "HFBackend",
-    "QuantizedHFBackend",
     "ResolvedCheckpoint",
     "check_tokenizer",
     "cut_after_json",
@@ -51,9 +48,6 @@ __all__ = [
 
 # --------------------------------------------------------------------------------------
 # Loading
-
-QUANTIZE_CHOICES = ("none", "int8")
-"""``quantize`` load options: ``none`` (fp32, the default) or ``int8``."""
 
 
 def _offline() -> bool:
@@ -156,25 +150,14 @@ def load_hf_backend(
     prefix_cache: bool = True,
     output_format: str = "json",
     chat_template: str | None = None,
-    quantize: str = "none",
 ) -> HFBackend:
     """Resolve ``spec`` (see :mod:`harness.checkpoints`), load it and return a ready backend.
 
     ``base_model`` overrides the base an adapter names; ``threads`` defaults to every core.
     ``chat_template`` (``hermes`` or a .jinja path) replaces the tokenizer's template;
     ``output_format`` ``native`` checks, before the model is loaded, that the template takes
-    tools and that a parser knows its answers. ``quantize`` ``int8`` (opt-in, CPU only) runs
-    the linear layers in dynamic int8 (see :class:`QuantizedHFBackend`).
+    tools and that a parser knows its answers.
     """
-    if quantize not in QUANTIZE_CHOICES:
-        raise CheckpointError(
-            f"--checkpoint {spec}: quantize {quantize!r} is not accepted; "
-            f"use one of: {', '.join(QUANTIZE_CHOICES)}"
-        )
-    if quantize != "none" and device not in (None, "cpu"):
-        raise CheckpointError(
-            f"--checkpoint {spec}: quantize {quantize} runs on the CPU only, not on {device}"
-        )
     ckpt = _resolved(spec, base_model)
     n_threads = threads or os.cpu_count() or 1
     torch.set_num_threads(n_threads)
@@ -185,51 +168,9 @@ def load_hf_backend(
     if device:
         model = model.to(device)
     model.eval()
-    if quantize == "int8":
-        return QuantizedHFBackend(
-            ckpt,
-            _quantize_int8(model),
-            tokenizer,
-            n_threads,
-            prefix_cache=prefix_cache,
-            chat_template=template_text,
-        )
     return HFBackend(
         ckpt, model, tokenizer, n_threads, prefix_cache=prefix_cache, chat_template=template_text
     )
-
-
-# --------------------------------------------------------------------------------------
-# Opt-in int8 (dynamic quantization of the linear layers)
-
-
-def _quantize_int8(model: Any) -> Any:
-    """Every ``nn.Linear`` (the LM head too) with int8 weights and activations quantized on
-    the fly: decoding on a CPU is bound by reading the weights, which this cuts by 4.
-
-    ``torch.ao.quantization.quantize_dynamic`` is deprecated in favour of torchao, but
-    torchao's int8 configurations run slower than fp32 on a CPU unless compiled, so the
-    eager torch.ao kernels are used; their deprecation notices are silenced here."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*torch.ao.quantization is deprecated")
-        warnings.filterwarnings("ignore", message=".*quantized tensor creation functions")
-        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)  # type: ignore[no-untyped-call]
-
-
-class QuantizedHFBackend(HFBackend):
-    """The backend on an int8 model. Its outputs may differ from fp32, so its fingerprint
-    and description say so; and they depend on which requests share a batch (an
-    activation's int8 scale is taken over the whole batch, padding included), so they are
-    never cached: a cached output would depend on the run that happened to write it."""
-
-    quantize = "int8"
-    cacheable = False
-
-    def fingerprint(self) -> str:
-        return short_fingerprint(f"{super().fingerprint()}|quantize={self.quantize}")
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "quantize": self.quantize}
 
 
 def _merge_adapter(model: Any, tokenizer: Any, ckpt: ResolvedCheckpoint) -> Any:

@@ -15,15 +15,7 @@ from harness.backends.registry import BackendEntry, register_backend
 from harness.checkpoints import resolve_checkpoint
 from harness.errors import CheckpointError
 
-_OPTIONS = (
-    "base_model",
-    "threads",
-    "device",
-    "prefix_cache",
-    "output_format",
-    "chat_template",
-    "quantize",
-)
+_OPTIONS = ("base_model", "threads", "device", "prefix_cache", "output_format", "chat_template")
 
 
 def _prevalidate(spec: str, **options: Any) -> None:
