@@ -11,6 +11,7 @@ object has closed, or at ``max_new_tokens``.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -100,9 +101,19 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: Any) 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> HFBackend:
+    """The tiny random model, with one more stop token: one it writes early in some answers
+    and late or never in others, so rows finish at different steps, leave the batch, and
+    queued requests join it mid-way (a random model never closes a JSON object)."""
     root = tmp_path_factory.mktemp("parity")
     model = build_tiny_model(root / "model", build_tokenizer(root / "tokenizer"))
-    return load_hf_backend(str(model), threads=1)
+    plain = load_hf_backend(str(model), threads=1)
+    answers = [
+        reference_tokens(plain, r, DecodingConfig(max_new_tokens=24)) for r in tiny_requests()
+    ]
+    seen = Counter(t for tokens in answers for t in set(tokens[2:16]))
+    stop = min(seen, key=lambda t: (abs(seen[t] - len(answers) / 2), t))
+    plain.model.generation_config.eos_token_id = [*plain.eos_ids, stop]
+    return HFBackend(plain.checkpoint, plain.model, plain.tokenizer, 1)
 
 
 def tiny_requests() -> list[GenerationRequest]:
@@ -129,6 +140,8 @@ def test_tiny_backend_matches_model_generate_token_for_token(
 ) -> None:
     # batch_size 2 makes rows leave and queued requests join mid-batch; 6 runs all at once.
     config = DecodingConfig(max_new_tokens=24, batch_size=batch_size, format=output_format)
+    lengths = {len(reference_tokens(tiny, r, config)) for r in tiny_requests()}
+    assert len(lengths) >= 3, lengths  # rows really finish at different steps
     assert_parity(tiny, tiny_requests(), config)
 
 
