@@ -57,3 +57,25 @@ def test_every_cpu_path_agrees_with_the_backend(tmp_path: Path) -> None:
 def test_unknown_paths_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert bench_main(["--paths", "backend,warp"]) == 2
     assert "unknown warp" in capsys.readouterr().err
+
+
+def test_constrained_route_calls_are_asked_for_however_the_harness_spells_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dataclasses
+
+    import bench.inference as bench_inference
+    from harness.backends.base import DecodingConfig
+
+    found = bench_inference.constrained_config(64)
+    if "decoding" in {f.name for f in dataclasses.fields(DecodingConfig)}:
+        assert found is not None and found[0].as_dict()["decoding"] == "constrained"
+        return
+    assert found is None  # reported as not available, the run goes on
+
+    def route_with_switch(*args: Any, decoding: str = "free", **kwargs: Any) -> None:
+        """A route() that takes the decoding as a parameter."""
+
+    monkeypatch.setattr(bench_inference, "route", route_with_switch)
+    config, extra = bench_inference.constrained_config(64) or (None, {})
+    assert config == DecodingConfig(64, 1) and extra == {"decoding": "constrained"}
