@@ -1,26 +1,32 @@
-"""Inference benchmark: the seed's one-case-at-a-time loop against the batched backend.
+"""Inference benchmark: every decoding path on the same cases, in one process.
 
-On one checkpoint and one set of golden cases, in one process, it times
+On one checkpoint and one set of golden cases it times the paths ``--paths`` names (see
+``bench/_paths.py``): the recipe's loop (``seed``), the routecheck backend's hand-written
+batched loop (``backend``, and ``backend-eos`` without its JSON stop), ``model.generate``
+on left-padded batches with a dynamic, static or offloaded cache (``generate``, ``static``,
+``offloaded``) and transformers' continuous batching (``cb``). For each it prints the
+throughput, the stop rule (``eos``: EOS or ``--max-new-tokens``; ``json``: also when the
+top-level JSON object closes) and how many outputs are identical to the backend's and to
+the recipe's (every output cut after its JSON object). Then the latency of single
+``route()`` calls (free decoding, and constrained when the installed harness has it) and
+the peak memory (``ru_maxrss`` of the whole process).
 
-(a) the seed's loop: one ``model.generate`` call per case, ``max_new_tokens=128``, greedy,
-    stopping only at EOS, no prefix cache;
-(b) the transformers backend (batched, sorted by length, stopped when the JSON closes,
-    system-prompt key/value cache reused);
-
-and prints both throughputs and their ratio, the latency of single ``route()`` calls, the
-peak memory, and how many outputs are identical ((a) cut after its JSON object closes).
-
-    python bench/inference.py --checkpoint base --golden golden/customer_support --limit 40
+    python bench/inference.py --checkpoint routers/customer_support \\
+        --golden golden/customer_support --paths seed,backend,cb --json bench.json
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
 import json
+import os
 import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,63 +34,171 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 
+from bench._paths import PATHS
 from harness.backends.base import DecodingConfig, GenerationRequest
 from harness.backends.hf import HFBackend, cut_after_json, load_hf_backend
 from harness.catalog import Catalog
 from harness.golden import GoldenCase, load_golden
 from harness.route import route
 
-SEED_MAX_NEW_TOKENS = 128
-
-
-def seed_loop(backend: HFBackend, requests: list[GenerationRequest]) -> list[str]:
-    """The seed's inference: one prompt at a time, to EOS or 128 new tokens."""
-    tokenizer, model = backend.tokenizer, backend.model
-    texts = []
-    with torch.inference_mode():
-        for request in requests:
-            inputs = tokenizer.apply_chat_template(
-                list(request.messages),
-                add_generation_prompt=True,
-                return_tensors="pt",
-                return_dict=True,
-            )
-            out = model.generate(**inputs, max_new_tokens=SEED_MAX_NEW_TOKENS, do_sample=False)
-            new = out[0, inputs["input_ids"].shape[1] :]
-            texts.append(tokenizer.decode(new, skip_special_tokens=True))
-    return texts
+DEFAULT_PATHS = "seed,backend,generate,static,cb"
 
 
 def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank ``q`` quantile (0 <= q <= 1) of ``values``."""
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
     return ordered[index]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default="base")
-    parser.add_argument("--golden", default="golden/customer_support")
-    parser.add_argument(
-        "--limit", type=int, default=None, help="use N cases, spread evenly over the suite"
-    )
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--route-calls", type=int, default=20)
-    parser.add_argument(
-        "--prefix-ablation",
-        action="store_true",
-        help="also time the backend with the prefix cache off (its speedup)",
-    )
-    parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
-    args = parser.parse_args(argv)
+def peak_mib() -> float:
+    """The process's peak resident memory so far (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    cases: list[tuple[Catalog, GoldenCase]] = [
-        (gs.catalog, case) for gs in load_golden(args.golden) for case in gs.cases
+
+class Progress:
+    """``name: done/total`` on stderr, rewritten in place."""
+
+    def __init__(self, name: str, total: int) -> None:
+        self.name, self.total, self.done = name, total, 0
+        self.started = time.perf_counter()
+        self(0)
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        elapsed = time.perf_counter() - self.started
+        end = "\n" if self.done >= self.total else ""
+        print(
+            f"\r  {self.name}: {self.done}/{self.total} ({elapsed:.0f} s)",
+            end=end,
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _select(args: argparse.Namespace) -> list[tuple[Catalog, GoldenCase]]:
+    splits = {s.strip() for s in args.splits.split(",") if s.strip()}
+    cases = [
+        (gs.catalog, case)
+        for gs in load_golden(args.golden)
+        for case in gs.cases
+        if not splits or case.split in splits
     ]
     if args.limit is not None and 0 < args.limit < len(cases):
         step = len(cases) / args.limit  # every category, not just the first file
         cases = [cases[int(i * step)] for i in range(args.limit)]
+    return cases
+
+
+def constrained_config(max_new_tokens: int) -> tuple[DecodingConfig, dict[str, Any]] | None:
+    """How to ask route() for constrained decoding in the installed harness, if it can:
+    a ``decoding`` field on DecodingConfig, or a ``decoding=`` parameter of route()."""
+    if "decoding" in {f.name for f in dataclasses.fields(DecodingConfig)}:
+        config = DecodingConfig(max_new_tokens, 1, decoding="constrained")  # type: ignore[call-arg]
+        return config, {}
+    if "decoding" in inspect.signature(route).parameters:
+        return DecodingConfig(max_new_tokens, 1), {"decoding": "constrained"}
+    return None
+
+
+def route_latencies(
+    backend: HFBackend,
+    cases: list[tuple[Catalog, GoldenCase]],
+    calls: int,
+    config: DecodingConfig,
+    extra: dict[str, Any],
+    name: str,
+) -> list[float]:
+    """Seconds per single route() call, over ``calls`` cases spread over the selection."""
+    latencies = []
+    progress = Progress(name, calls)
+    for i in range(calls):
+        catalog, case = cases[(i * max(1, len(cases) // calls)) % len(cases)]
+        tools: dict[str, Callable[..., Any]] = {n: (lambda **kw: kw) for n in catalog.tool_names}
+        t0 = time.perf_counter()
+        route(
+            case.text, catalog, backend, tools, answer_directly=lambda r: r, config=config, **extra
+        )
+        latencies.append(time.perf_counter() - t0)
+        progress(1)
+    return latencies
+
+
+def _latency_summary(latencies: list[float]) -> dict[str, float | int]:
+    return {
+        "calls": len(latencies),
+        "p50_seconds": statistics.median(latencies),
+        "p95_seconds": percentile(latencies, 0.95),
+    }
+
+
+def print_summary(report: dict[str, dict[str, Any]], latency: dict[str, Any], n: int) -> None:
+    """The table of paths, the route() latencies and the peak memory."""
+    print()
+    head = ("path", "stop", "seconds", "cases/s", "vs seed", "=backend", "=seed")
+    print("{:16} {:5} {:>8} {:>8} {:>8} {:>9} {:>7}".format(*head))
+    for name, row in report.items():
+        if "error" in row:
+            print(f"{name:16} {row['stop']:5} failed: {row['error'][:100]}")
+            continue
+        speed = f"{row['speedup_vs_seed']:.2f}x" if "speedup_vs_seed" in row else "-"
+        same_b = f"{row['identical_to_backend']}/{n}" if "identical_to_backend" in row else "-"
+        same_s = f"{row['identical_to_seed']}/{n}" if "identical_to_seed" in row else "-"
+        print(
+            f"{name:16} {row['stop']:5} {row['seconds']:8.1f} {row['cases_per_second']:8.3f} "
+            f"{speed:>8} {same_b:>9} {same_s:>7}"
+        )
+    for kind, summary in latency.items():
+        if isinstance(summary, dict):
+            print(
+                f"route() {kind:12} p50 {summary['p50_seconds']:.2f} s, "
+                f"p95 {summary['p95_seconds']:.2f} s over {summary['calls']} calls"
+            )
+        else:
+            print(f"route() {kind:12} {summary}")
+    print(f"peak memory (ru_maxrss, whole process) {peak_mib():.0f} MiB")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="paths:\n" + "\n".join(f"  {k:16} [{s}] {d}" for k, (_, s, d) in PATHS.items()),
+    )
+    parser.add_argument("--checkpoint", default="base")
+    parser.add_argument("--golden", default="golden/customer_support")
+    parser.add_argument(
+        "--splits",
+        default="dev,holdout",
+        help="golden splits to use, comma-separated ('' for all); default dev,holdout",
+    )
+    parser.add_argument("--limit", type=int, default=None, help="N cases spread over the suite")
+    parser.add_argument(
+        "--paths", default=DEFAULT_PATHS, help=f"comma-separated; default {DEFAULT_PATHS}"
+    )
+    parser.add_argument(
+        "--prefix-ablation", action="store_true", help="also run the backend-noprefix path"
+    )
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads; default all cores"
+    )
+    parser.add_argument("--route-calls", type=int, default=20, help="single route() calls to time")
+    parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    names = [p.strip() for p in args.paths.split(",") if p.strip()]
+    if args.prefix_ablation and "backend-noprefix" not in names:
+        names.append("backend-noprefix")
+    unknown = [n for n in names if n not in PATHS]
+    if unknown:
+        print(f"--paths: unknown {', '.join(unknown)} (known: {', '.join(PATHS)})", file=sys.stderr)
+        return 2
+    cases = _select(args)
     if not cases:
         print("no golden cases", file=sys.stderr)
         return 2
@@ -95,95 +209,89 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     backend = load_hf_backend(args.checkpoint, threads=args.threads)
     load_s = time.perf_counter() - started
+    load_before = os.getloadavg()
+    print(f"load average {load_before[0]:.1f} on {os.cpu_count()} cores (timings need a quiet one)")
     print(f"checkpoint {args.checkpoint}: {backend.describe()['kind']}, loaded in {load_s:.1f} s")
-    print(f"{len(requests)} cases from {args.golden}, {backend.threads} threads")
-    with torch.inference_mode():  # warm the kernels up for both sides alike
-        backend.model(input_ids=torch.tensor([[1, 2, 3]]))
+    print(f"{len(requests)} cases from {args.golden}, {backend.threads} threads", end=", ")
+    print(f"batch {args.batch_size}, max {args.max_new_tokens} new tokens")
+    config = DecodingConfig(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    with torch.inference_mode():  # warm the kernels up for every path alike
+        backend.model(input_ids=torch.tensor([[1, 2, 3]], device=backend.device))
 
-    config = DecodingConfig(max_new_tokens=SEED_MAX_NEW_TOKENS, batch_size=args.batch_size)
-    t0 = time.perf_counter()
-    fast = backend.generate(requests, config)
-    fast_s = time.perf_counter() - t0
-    print(f"(b) backend: {fast_s:.1f} s, {len(requests) / fast_s:.3f} cases/s", flush=True)
-
-    no_prefix_s = None
-    if args.prefix_ablation:
-        plain = HFBackend(
-            backend.checkpoint, backend.model, backend.tokenizer, backend.threads, False
-        )
+    texts: dict[str, list[str]] = {}
+    report: dict[str, dict[str, Any]] = {}
+    for name in names:
+        runner, stop, description = PATHS[name]
         t0 = time.perf_counter()
-        unprefixed = plain.generate(requests, config)
-        no_prefix_s = time.perf_counter() - t0
-        same = sum(a.text == b.text for a, b in zip(fast, unprefixed, strict=True))
-        print(
-            f"(b) without prefix cache: {no_prefix_s:.1f} s; prefix cache speedup "
-            f"{no_prefix_s / fast_s:.2f}x; identical outputs {same}/{len(requests)}",
-            flush=True,
+        try:
+            with torch.inference_mode():
+                out = runner(backend, requests, config, Progress(name, len(requests)))
+        except Exception as exc:  # a library path that does not run here is a finding
+            print(f"\n  {name}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            report[name] = {
+                "description": description,
+                "stop": stop,
+                "error": f"{type(exc).__name__}: {exc}",
+            }
+            continue
+        seconds = time.perf_counter() - t0
+        texts[name] = [cut_after_json(t).strip() for t in out]
+        report[name] = {
+            "description": description,
+            "stop": stop,
+            "seconds": seconds,
+            "cases_per_second": len(requests) / seconds,
+            "peak_rss_mib_after": peak_mib(),
+        }
+    for name, outs in texts.items():
+        for ref in ("backend", "seed"):
+            if ref in texts and ref != name:
+                same = sum(a == b for a, b in zip(outs, texts[ref], strict=True))
+                report[name][f"identical_to_{ref}"] = same
+                report[name][f"differing_from_{ref}"] = [
+                    r.id for r, a, b in zip(requests, outs, texts[ref], strict=True) if a != b
+                ]
+        if "seed" in report and "seconds" in report["seed"]:
+            report[name]["speedup_vs_seed"] = report["seed"]["seconds"] / report[name]["seconds"]
+
+    latency: dict[str, Any] = {}
+    if args.route_calls > 0:
+        free = route_latencies(
+            backend,
+            cases,
+            args.route_calls,
+            DecodingConfig(args.max_new_tokens, 1),
+            {},
+            "route free",
         )
-
-    t0 = time.perf_counter()
-    seed = seed_loop(backend, requests)
-    seed_s = time.perf_counter() - t0
-    print(f"(a) seed loop: {seed_s:.1f} s, {len(requests) / seed_s:.3f} cases/s", flush=True)
-
-    latencies = []
-    for i in range(args.route_calls):
-        catalog, case = cases[i % len(cases)]
-        tools: dict[str, Any] = {name: (lambda **kw: kw) for name in catalog.tool_names}
-        t0 = time.perf_counter()
-        route(case.text, catalog, backend, tools, answer_directly=lambda reason: reason)
-        latencies.append(time.perf_counter() - t0)
-
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    differing = [
-        (req.id, cut_after_json(a).strip(), b.text.strip())
-        for req, a, b in zip(requests, seed, fast, strict=True)
-        if cut_after_json(a).strip() != b.text.strip()
-    ]
-    identical = 1 - len(differing) / len(requests)
-    ratio = seed_s / fast_s
-    print()
-    print(f"throughput (a) seed loop     {len(requests) / seed_s:8.3f} cases/s")
-    print(f"throughput (b) backend       {len(requests) / fast_s:8.3f} cases/s")
-    print(f"speedup (b)/(a)              {ratio:8.2f}x")
-    if no_prefix_s is not None:
-        print(f"prefix cache speedup         {no_prefix_s / fast_s:8.2f}x")
-    if latencies:
-        print(
-            f"route() latency              p50 {statistics.median(latencies):.2f} s, "
-            f"p95 {percentile(latencies, 0.95):.2f} s over {len(latencies)} calls"
-        )
-    print(f"peak memory (ru_maxrss)      {peak_mib:8.0f} MiB")
-    print(
-        f"identical outputs            {identical:8.1%} ({len(requests) - len(differing)}/"
-        f"{len(requests)})"
-    )
-    truncated = sum(g.truncated for g in fast)
-    print(f"truncated at {SEED_MAX_NEW_TOKENS} tokens (b)    {truncated}/{len(requests)}")
-    for case_id, a, b in differing:
-        print(f"  differs: {case_id}\n    (a) {a[:160]!r}\n    (b) {b[:160]!r}")
-    if args.json is not None:
-        args.json.write_text(
-            json.dumps(
-                {
-                    "checkpoint": args.checkpoint,
-                    "cases": len(requests),
-                    "threads": backend.threads,
-                    "batch_size": args.batch_size,
-                    "seed_seconds": seed_s,
-                    "backend_seconds": fast_s,
-                    "backend_no_prefix_seconds": no_prefix_s,
-                    "speedup": ratio,
-                    "route_p50_seconds": statistics.median(latencies) if latencies else None,
-                    "route_p95_seconds": percentile(latencies, 0.95) if latencies else None,
-                    "peak_rss_mib": peak_mib,
-                    "identical_share": identical,
-                    "differing": [c for c, _, _ in differing],
-                },
-                indent=2,
+        latency["free"] = _latency_summary(free)
+        constrained = constrained_config(args.max_new_tokens)
+        if constrained is None:
+            latency["constrained"] = "not available in the installed harness"
+        else:
+            lat = route_latencies(
+                backend, cases, args.route_calls, *constrained, "route constrained"
             )
-            + "\n"
-        )
+            latency["constrained"] = _latency_summary(lat)
+
+    print_summary(report, latency, len(requests))
+    n = len(requests)
+    if args.json is not None:
+        payload = {
+            "checkpoint": args.checkpoint,
+            "golden": args.golden,
+            "splits": args.splits,
+            "cases": n,
+            "threads": backend.threads,
+            "batch_size": args.batch_size,
+            "max_new_tokens": args.max_new_tokens,
+            "load_seconds": load_s,
+            "loadavg_1_5_15_start_end": [load_before, os.getloadavg()],
+            "paths": report,
+            "route_latency": latency,
+            "peak_rss_mib": peak_mib(),
+        }
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
     return 0
 
 

@@ -1,0 +1,81 @@
+"""The inference benchmark's library paths on a scripted tiny model: each decodes as the
+backend does, and the JSON-close stopping rule ends ``model.generate`` where the backend
+stops."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+import torch
+
+from bench.inference import main as bench_main
+from tests.tinymodel import build_scripted_model, build_tokenizer
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ['{"tool":', ' "no_tool",', ' "reason":', ' "a } b"', "}", " more"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: Any) -> None:
+    monkeypatch.setenv("ROUTECHECK_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "rc-cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def test_every_cpu_path_agrees_with_the_backend(tmp_path: Path) -> None:
+    tokenizer = build_tokenizer(tmp_path / "tok", extra_tokens=SCRIPT)
+    model = build_scripted_model(tmp_path / "model", tokenizer, SCRIPT)
+    out = tmp_path / "bench.json"
+    argv = [
+        "--checkpoint", str(model), "--golden", str(ROOT / "golden" / "customer_support"),
+        "--limit", "3", "--threads", "1", "--batch-size", "2", "--max-new-tokens", "12",
+        "--paths", "seed,backend,backend-eos,generate,static,cb,offloaded",
+        "--prefix-ablation", "--route-calls", "2", "--json", str(out),
+    ]  # fmt: skip
+    assert bench_main(argv) == 0
+    report = json.loads(out.read_text())
+    paths = report["paths"]
+    assert report["cases"] == 3 and report["splits"] == "dev,holdout"
+    for name in ("seed", "backend-eos", "backend-noprefix", "generate", "static", "cb"):
+        assert paths[name]["identical_to_backend"] == 3, (name, paths[name])
+    # The script writes '{"tool": "no_tool", "reason": "a } b"}' and then " more" and over
+    # again: cut after the JSON object, the EOS-or-limit paths give the same text.
+    assert paths["backend"]["stop"] == paths["generate"]["stop"] == "json"
+    assert paths["cb"]["stop"] == paths["seed"]["stop"] == "eos"
+    if not torch.cuda.is_available():  # offloading moves a GPU's cache to the CPU
+        assert "CUDA" in paths["offloaded"]["error"]
+    assert report["route_latency"]["free"]["calls"] == 2
+    assert report["peak_rss_mib"] > 0
+
+
+def test_unknown_paths_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench_main(["--paths", "backend,warp"]) == 2
+    assert "unknown warp" in capsys.readouterr().err
+
+
+def test_constrained_route_calls_are_asked_for_however_the_harness_spells_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dataclasses
+
+    import bench.inference as bench_inference
+    from harness.backends.base import DecodingConfig
+
+    found = bench_inference.constrained_config(64)
+    if "decoding" in {f.name for f in dataclasses.fields(DecodingConfig)}:
+        assert found is not None and found[0].as_dict()["decoding"] == "constrained"
+        return
+    assert found is None  # reported as not available, the run goes on
+
+    def route_with_switch(*args: Any, decoding: str = "free", **kwargs: Any) -> None:
+        """A route() that takes the decoding as a parameter."""
+
+    monkeypatch.setattr(bench_inference, "route", route_with_switch)
+    config, extra = bench_inference.constrained_config(64) or (None, {})
+    assert config == DecodingConfig(64, 1) and extra == {"decoding": "constrained"}
