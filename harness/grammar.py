@@ -32,7 +32,7 @@ DECODINGS = ("free", "constrained")
 
 ENGINE = "llguidance"
 
-JSON_OPTIONS: dict[str, Any] = {
+JSON_OPTIONS: Any = {
     "whitespace_flexible": False,
     "item_separator": ",",
     "key_separator": ":",
@@ -207,14 +207,16 @@ def check_constrainable(catalog: Catalog, where: str = "") -> None:
                 "constrained cannot hold this tool to it. Simplify the schema there or use "
                 "--rc-decoding free."
             )
-    problem = engine_problem(json.dumps(output_schema(catalog), sort_keys=True))
+    whole = engine_problem(json.dumps(output_schema(catalog), sort_keys=True))
     raise GrammarError(
         f"{where or 'catalog ' + repr(catalog.name)}: {ENGINE} cannot express the output "
-        f"grammar ({problem}); use --rc-decoding free."
+        f"grammar ({whole}); use --rc-decoding free."
     )
 
 
-def check_support(mode: str, backend: Any, format_name: str) -> None:
+def check_support(
+    mode: str, decodings: Sequence[str], checkpoint: str | None, format_name: str
+) -> None:
     """Refuse ``constrained`` where it cannot be honoured: a backend that cannot mask its
     model's tokens (``mock:`` replays, OpenAI-compatible servers) or a format other than
     ``json`` (whose grammar this is)."""
@@ -222,9 +224,9 @@ def check_support(mode: str, backend: Any, format_name: str) -> None:
         return
     if check_decoding(mode):
         raise CatalogError(str(check_decoding(mode)))
-    if mode not in getattr(backend, "decodings", ("free",)):
+    if mode not in decodings:
         raise GrammarError(
-            f"--rc-decoding {mode}: the backend for --checkpoint {backend.spec} cannot hold "
+            f"--rc-decoding {mode}: the backend for --checkpoint {checkpoint} cannot hold "
             "a model to a grammar (only transformers checkpoints can); use --rc-decoding free"
         )
     if format_name != "json":

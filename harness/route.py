@@ -64,17 +64,17 @@ def route(
     ]
     config = config or DecodingConfig(batch_size=1)
     mode = decoding or config.mode
-    check_support(mode, backend, fmt.name)
+    check_support(mode, backend.decodings, backend.spec, fmt.name)
     schema = None
     if mode == "constrained":
         check_constrainable(catalog)
         schema = output_schema(catalog, messages)
-    request = GenerationRequest(
+    call = GenerationRequest(
         id=ROUTE_REQUEST_ID, messages=messages, tools=fmt.tools(catalog), output_schema=schema
     )
-    generation = backend.generate(
-        [request], dataclasses.replace(config, format=fmt.name, mode=mode)
-    )[0]
+    generation = backend.generate([call], dataclasses.replace(config, format=fmt.name, mode=mode))[
+        0
+    ]
     parsed = fmt.parse(generation.text, catalog)
     if not parsed.valid:
         return RouteResult(status="invalid", parse=parsed, raw=generation.text)

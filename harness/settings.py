@@ -115,6 +115,13 @@ class RunSettings:
             "github (workflow commands)."
         },
     )
+    decoding: str = field(
+        default="free",
+        metadata={
+            "help": "free (the model writes anything) or constrained (a grammar built from "
+            "the catalog lets a transformers checkpoint write only valid calls, json format)."
+        },
+    )
     gates: GateConfig = field(default_factory=GateConfig)
 
     def __post_init__(self) -> None:
@@ -145,6 +152,11 @@ class RunSettings:
             raise SettingsError("max-listed must be 0 or a positive integer")
         if self.max_new_tokens < 1 or self.batch_size < 1:
             raise SettingsError("max-new-tokens and batch-size must be positive integers")
+        if self.decoding not in ("free", "constrained"):
+            raise SettingsError(
+                f"decoding = {self.decoding!r} is not accepted; use free (the default) or "
+                "constrained"
+            )
 
 
 def setting_fields() -> list[Any]:
