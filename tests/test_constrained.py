@@ -185,6 +185,23 @@ def test_route_refuses_constrained_on_a_replay_backend(tmp_path: Path) -> None:
         route("hi", toy_catalog(), backend, tools={}, decoding="constrained")
 
 
+def test_a_run_refuses_constrained_before_loading_anything(tmp_path: Path) -> None:
+    from harness.session import EvaluationSession
+
+    replay = tmp_path / "r.jsonl"
+    replay.write_text("", encoding="utf-8")
+    golden = str(Path(__file__).parent.parent / "golden" / "customer_support")
+    common = {"golden": golden, "reports_dir": str(tmp_path / "reports")}
+    mock = build_settings(common, {"checkpoint": f"mock:{replay}", "decoding": "constrained"})
+    with pytest.raises(GrammarError, match="mock:.*cannot hold a model to a grammar"):
+        EvaluationSession.start(mock)
+    native = build_settings(
+        common, {"checkpoint": "no/such/model", "decoding": "constrained", "format": "native"}
+    )
+    with pytest.raises(GrammarError, match="--rc-format native cannot be constrained"):
+        EvaluationSession.start(native)
+
+
 # -- the transformers backend on a tiny random model ---------------------------------------
 
 torch = pytest.importorskip("torch")
