@@ -193,7 +193,7 @@ def test_a_run_refuses_constrained_before_loading_anything(tmp_path: Path) -> No
     golden = str(Path(__file__).parent.parent / "golden" / "customer_support")
     common = {"golden": golden, "reports_dir": str(tmp_path / "reports")}
     mock = build_settings(common, {"checkpoint": f"mock:{replay}", "decoding": "constrained"})
-    with pytest.raises(GrammarError, match="mock:.*cannot hold a model to a grammar"):
+    with pytest.raises(GrammarError, match=r"mock:.*cannot hold a model to a grammar"):
         EvaluationSession.start(mock)
     native = build_settings(
         common, {"checkpoint": "no/such/model", "decoding": "constrained", "format": "native"}

@@ -14,6 +14,12 @@ Generation is fast without changing a single output (greedy, fp32):
 In the ``native`` format the prompt carries the catalog as ``tools=`` through the chat
 template and a sequence runs to EOS (a tool-call syntax has no JSON object to close); the
 output keeps the template's markers, so transformers' response parsing can read it.
+
+With ``DecodingConfig(mode="constrained")`` each row's logits are masked by its request's
+output grammar and forced text is appended without decode steps (jump-forward): a step
+feeds each row every token the cache does not hold yet, left-padded to the longest, so
+free decoding (one token a row) runs exactly as before. See
+:mod:`harness.backends._hf_constrained`.
 """
 
 from __future__ import annotations
@@ -401,7 +407,9 @@ class HFBackend(Backend):
         if token in self.eos_set:
             row.ended = True
             return
-        row.matcher.consume_token(token)
+        if not row.matcher.consume_token(token):  # cannot happen with a sound mask; stop
+            row.ended = True
+            return
         if self.jump_forward and not row.matcher.is_stopped():
             row.tokens.extend(self._constrainer.forced(row.matcher))
         if row.matcher.is_stopped():  # the object closed: nothing may follow
