@@ -202,6 +202,23 @@ def test_a_run_refuses_constrained_before_loading_anything(tmp_path: Path) -> No
         EvaluationSession.start(native)
 
 
+def test_results_and_report_header_record_the_decoding(tmp_path: Path) -> None:
+    from harness.render.html import render_report
+    from tests.reportdata import outputs_where, run, synthetic_rows
+
+    rows = synthetic_rows(4)
+    results = run(tmp_path, rows, outputs_where(rows))
+    assert results.decoding["mode"] == "free"
+    assert "json format · free decoding ·" in render_report(results)
+    constrained = results.model_copy(
+        update={"decoding": {**results.decoding, "mode": "constrained"}}
+    )
+    assert "json format · constrained decoding ·" in render_report(constrained)
+    legacy = {k: v for k, v in results.decoding.items() if k != "mode"}
+    older = results.model_copy(update={"decoding": legacy})
+    assert "json format · free decoding ·" in render_report(older)
+
+
 # -- the transformers backend on a tiny random model ---------------------------------------
 
 torch = pytest.importorskip("torch")
@@ -302,3 +319,23 @@ def test_the_backend_refuses_constrained_native_and_requests_without_a_grammar(
         tiny.generate([req], DecodingConfig(mode="constrained"))
     with pytest.raises(ValueError, match="--rc-format native cannot be constrained"):
         tiny.generate([req], DecodingConfig(mode="constrained", format="native"))
+
+
+def test_route_constrained_on_the_transformers_backend(tiny: Any) -> None:
+    calls: list[dict[str, Any]] = []
+    tools = {
+        "track_order": lambda **kw: calls.append(kw) or "on its way",
+        "set_priority": lambda **kw: "set",
+    }
+    config = DecodingConfig(max_new_tokens=60, batch_size=1)
+    result = route(
+        "Where is my order ORD-1234?",
+        grounded_catalog(),
+        tiny,
+        tools,
+        config=config,
+        decoding="constrained",
+    )
+    assert result.status == "called"
+    assert result.raw == '{"tool":"track_order","arguments":{"order_id":"ORD-1234"}}'
+    assert calls == [{"order_id": "ORD-1234"}]
