@@ -62,11 +62,16 @@ def cache_key(
     config: DecodingConfig,
     messages: Sequence[dict[str, str]],
     tools: Sequence[dict[str, Any]] | None = None,
+    output_schema: dict[str, Any] | None = None,
 ) -> str:
     settings = {k: v for k, v in config.as_dict().items() if k != "batch_size"}
+    if settings.get("mode") == "free":  # keys from before constrained decoding stay valid
+        del settings["mode"]
     parts: list[Any] = [fingerprint, settings, list(messages)]
     if tools is not None:  # formats that send the catalog beside the messages
         parts.append(list(tools))
+    if output_schema is not None:  # constrained decoding: the grammar decides the output too
+        parts.append({"output_schema": output_schema})
     return sha256_hex(json.dumps(parts, sort_keys=True, ensure_ascii=False))
 
 
@@ -127,7 +132,9 @@ def generate_cached(
     fingerprint = backend.fingerprint()
     use_cache = cache is not None and fingerprint != "unknown" and backend.cacheable
     keys = (
-        [cache_key(fingerprint, config, r.messages, r.tools) for r in requests] if use_cache else []
+        [cache_key(fingerprint, config, r.messages, r.tools, r.output_schema) for r in requests]
+        if use_cache
+        else []
     )
     found: list[Generation | None] = (
         [cache.get(k) for k in keys] if use_cache and cache is not None else [None] * len(requests)

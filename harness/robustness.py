@@ -36,6 +36,7 @@ from harness.catalog import Catalog
 from harness.errors import RunIncompleteError
 from harness.formats import OutputFormat
 from harness.golden import GoldenCase, GoldenSet, Message
+from harness.grammar import output_schema
 from harness.hashing import sha256_hex
 from harness.outputcache import GenerationStopped, OutputCache, generate_cached
 from harness.perturb import CaseView, Perturbation, Perturbed, applicable, perturbed, select
@@ -251,11 +252,19 @@ class Explorer:
         for k in keys:
             s = pending[k][0]
             tools = s.case.catalog_for(s.catalog)
+            messages = variants[k].chat(self.fmt.system_prompt(tools))
             requests.append(
                 GenerationRequest(
                     id=f"{s.case.key}{SEPARATOR}{k[:12]}",
-                    messages=variants[k].chat(self.fmt.system_prompt(tools)),
+                    messages=messages,
                     tools=self.fmt.tools(tools),
+                    # constrained decoding: the perturbed request gets its own grammar (a
+                    # grounded id's enum comes from the perturbed text, as in a real request)
+                    output_schema=(
+                        output_schema(tools, messages)
+                        if self.decoding.mode == "constrained"
+                        else None
+                    ),
                 )
             )
         bar = None

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from harness.backends.base import Backend, DecodingConfig, GenerationRequest
 from harness.catalog import Catalog
 from harness.formats import OutputFormat, get_format
+from harness.grammar import check_constrainable, check_support, output_schema
 from harness.parse import ParseResult
 
 RouteStatus = Literal["called", "no_tool", "invalid"]
@@ -44,6 +45,7 @@ def route(
     answer_directly: Callable[[str], Any] | None = None,
     config: DecodingConfig | None = None,
     output_format: OutputFormat | None = None,
+    decoding: str | None = None,
 ) -> RouteResult:
     """Route ``request`` through the model and dispatch its validated answer.
 
@@ -51,17 +53,28 @@ def route(
     ``answer_directly(reason)`` when given. A catalog tool missing from ``tools`` is a
     ``KeyError`` naming it. Invalid output is returned, never raised, so the caller can
     retry or ask the user to rephrase. ``output_format`` (default ``json``) must be the one
-    the model was evaluated in.
+    the model was evaluated in. ``decoding`` (``free`` or ``constrained``; default: the
+    config's ``mode``, else ``free``) with ``constrained`` lets the model write only valid
+    calls of ``catalog`` (transformers backends, json format).
     """
     fmt = output_format or get_format("json")
     messages = [
         {"role": "system", "content": fmt.system_prompt(catalog)},
         {"role": "user", "content": request},
     ]
-    generation = backend.generate(
-        [GenerationRequest(id=ROUTE_REQUEST_ID, messages=messages, tools=fmt.tools(catalog))],
-        dataclasses.replace(config or DecodingConfig(batch_size=1), format=fmt.name),
-    )[0]
+    config = config or DecodingConfig(batch_size=1)
+    mode = decoding or config.mode
+    check_support(mode, backend.decodings, backend.spec, fmt.name)
+    schema = None
+    if mode == "constrained":
+        check_constrainable(catalog)
+        schema = output_schema(catalog, messages)
+    call = GenerationRequest(
+        id=ROUTE_REQUEST_ID, messages=messages, tools=fmt.tools(catalog), output_schema=schema
+    )
+    generation = backend.generate([call], dataclasses.replace(config, format=fmt.name, mode=mode))[
+        0
+    ]
     parsed = fmt.parse(generation.text, catalog)
     if not parsed.valid:
         return RouteResult(status="invalid", parse=parsed, raw=generation.text)

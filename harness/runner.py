@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Literal
 
 from harness.backends.base import Backend, DecodingConfig, Generation, GenerationRequest
+from harness.catalog import Catalog
 from harness.errors import CheckpointError, RunIncompleteError
 from harness.formats import OutputFormat, get_format
 from harness.formats.folder import run_format
 from harness.gates import GateConfig, evaluate_gates
 from harness.golden import SLICES, GoldenCase, GoldenSet, Split
+from harness.grammar import check_constrainable, check_support, output_schema
 from harness.hashing import short_fingerprint
 from harness.judging import RunJudge, ask_judge
 from harness.metrics import compute_metrics, confusion_matrix, metrics_by_category
@@ -89,6 +91,29 @@ def golden_fingerprint(sets: Sequence[GoldenSet]) -> str:
     )
 
 
+def constrained_requests(
+    requests: list[GenerationRequest],
+    cases: Sequence[GoldenCase],
+    catalogs: dict[str, Catalog],
+    backend: Backend,
+    format_name: str,
+) -> list[GenerationRequest]:
+    """The requests with each case's output grammar; refuses, before any model call, a
+    backend, format or catalog (a case's own tools too) that cannot be constrained."""
+    check_support("constrained", backend.decodings, backend.spec, format_name)
+    checked: set[int] = set()
+    out = []
+    for case, request in zip(cases, requests, strict=True):
+        catalog = case.catalog_for(catalogs[case.catalog])
+        if id(catalog) not in checked:
+            where = f"case {case.key}" if catalog is not catalogs[case.catalog] else ""
+            check_constrainable(catalog, where)
+            checked.add(id(catalog))
+        schema = output_schema(catalog, request.messages)
+        out.append(dataclasses.replace(request, output_schema=schema))
+    return out
+
+
 def select_cases(sets: Sequence[GoldenSet], keys: set[str] | None = None) -> list[GoldenCase]:
     """All cases, or just those whose ``catalog/id`` key is in ``keys``."""
     return [c for s in sets for c in s.cases if keys is None or c.key in keys]
@@ -135,6 +160,8 @@ def run_suite(
         )
         for c in cases
     ]
+    if decoding.mode == "constrained":
+        requests = constrained_requests(requests, cases, catalogs, backend, fmt.name)
     bind = getattr(backend, "bind_cases", None)
     if callable(bind):  # replaying backends say up front which cases they cannot answer
         missing: list[str] = bind([(c.key, c.id) for c in cases])

@@ -73,6 +73,8 @@ class EvaluationSession:
         session = cls(settings=settings, sets=sets)
         for name in sorted(set(session.formats().values())) or [settings.format]:
             session._check_format(name)
+        if settings.decoding != "free":
+            session._check_constrained()
         session._backend = prevalidate(settings.checkpoint, **session.backend_options())
         check_writable(settings.reports_dir, "The reports folder", "--rc-reports-dir")
         if not settings.no_cache:
@@ -127,6 +129,25 @@ class EvaluationSession:
                 f"{', '.join(folders)}: the catalog declares x-format {name}, which this "
                 f"backend cannot produce ({exc}); remove the declaration or pass --rc-format"
             ) from None
+
+    def _check_constrained(self) -> None:
+        """Refuse constrained decoding that cannot be honoured, before any model is loaded:
+        a backend that cannot mask tokens, a format without the grammar, a catalog (or a
+        case's own tools) the grammar engine cannot express."""
+        from harness.backends.registry import find_backend
+        from harness.grammar import check_constrainable, check_support
+
+        settings = self.settings
+        entry = find_backend(settings.checkpoint or "")
+        for name in sorted(set(self.formats().values())) or [settings.format]:
+            check_support(settings.decoding, entry.decodings, settings.checkpoint, name)
+        seen: set[int] = set()
+        for golden in self.sets:
+            check_constrainable(golden.catalog)
+            for case in golden.cases:
+                if case.tools is not None and id(case.tools) not in seen:
+                    seen.add(id(case.tools))
+                    check_constrainable(case.tools, f"case {case.key}")
 
     def _check_baseline(self) -> None:
         """The baseline must read and come from (mostly) the same golden cases as this run."""
@@ -218,7 +239,9 @@ class EvaluationSession:
                 self.sets,
                 backend,
                 DecodingConfig(
-                    max_new_tokens=settings.max_new_tokens, batch_size=settings.batch_size
+                    max_new_tokens=settings.max_new_tokens,
+                    batch_size=settings.batch_size,
+                    mode=settings.decoding,
                 ),
                 keys=keys,
                 gates=settings.gates,
@@ -282,7 +305,11 @@ class EvaluationSession:
         settings = self.settings
         explorer = Explorer(
             backend,
-            DecodingConfig(max_new_tokens=settings.max_new_tokens, batch_size=settings.batch_size),
+            DecodingConfig(
+                max_new_tokens=settings.max_new_tokens,
+                batch_size=settings.batch_size,
+                mode=settings.decoding,
+            ),
             get_format(settings.format, backend),
             cache,
         )

@@ -166,6 +166,13 @@ class RunSettings:
             "unperturbed one must be at least this rate (or off)."
         },
     )
+    decoding: str = field(
+        default="free",
+        metadata={
+            "help": "free (the model writes anything) or constrained (a grammar built from "
+            "the catalog lets a transformers checkpoint write only valid calls, json format)."
+        },
+    )
     gates: GateConfig = field(default_factory=GateConfig)
     format_forced: bool = field(
         default=False,
@@ -209,6 +216,11 @@ class RunSettings:
             raise SettingsError(
                 f"judge-decides = {self.judge_decides!r} is not accepted; use judge (the "
                 "default) or similar"
+            )
+        if self.decoding not in ("free", "constrained"):
+            raise SettingsError(
+                f"decoding = {self.decoding!r} is not accepted; use free (the default) or "
+                "constrained"
             )
 
 

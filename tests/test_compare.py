@@ -418,3 +418,17 @@ def test_no_import_cycles_and_compare_knows_no_renderer() -> None:
     for name in sorted(graph):
         visit(name, [])
     assert "harness.render.html" in done and "harness.cli.compare" in done
+
+
+def test_warns_when_one_run_decoded_constrained(tmp_path: Path) -> None:
+    baseline, current = two_runs(tmp_path, set(), set())
+    old = {k: v for k, v in baseline.decoding.items() if k != "mode"}
+    legacy = baseline.model_copy(update={"decoding": old})  # a file from before the mode
+    free = current.model_copy(update={"decoding": {**current.decoding, "mode": "free"}})
+    assert compare_runs(free, legacy).warnings == compare_runs(current, baseline).warnings
+    constrained = current.model_copy(
+        update={"decoding": {**current.decoding, "mode": "constrained"}}
+    )
+    warnings = compare_runs(constrained, legacy).warnings
+    assert any("decoding differs: free (baseline) -> constrained" in w for w in warnings)
+    assert not any("decoding settings differ" in w for w in warnings)

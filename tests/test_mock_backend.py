@@ -127,6 +127,7 @@ def test_decoding_config() -> None:
         "max_new_tokens": 128,
         "batch_size": 16,
         "format": "json",
+        "mode": "free",
     }
     with pytest.raises(ValueError, match="max_new_tokens must be >= 1"):
         DecodingConfig(max_new_tokens=0)

@@ -14,6 +14,12 @@ Generation is fast without changing a single output (greedy, fp32):
 In the ``native`` format the prompt carries the catalog as ``tools=`` through the chat
 template and a sequence runs to EOS (a tool-call syntax has no JSON object to close); the
 output keeps the template's markers, so transformers' response parsing can read it.
+
+With ``DecodingConfig(mode="constrained")`` each row's logits are masked by its request's
+output grammar and forced text is appended without decode steps (jump-forward): a step
+feeds each row every token the cache does not hold yet, left-padded to the longest, so
+free decoding (one token a row) runs exactly as before. See
+:mod:`harness.backends._hf_constrained`.
 """
 
 from __future__ import annotations
@@ -77,6 +83,8 @@ class _Row:
     ended: bool = False  # EOS
     closed: bool = False  # its top-level JSON object closed
     truncated: bool = False  # max_new_tokens reached first
+    matcher: Any = None  # constrained decoding: the row's grammar state
+    fed: int = 0  # how many of ``tokens`` the key/value cache holds
 
     @property
     def finished(self) -> bool:
@@ -131,6 +139,8 @@ def _select(state: _State, keep: list[int]) -> _State:
 class HFBackend(Backend):
     """A transformers causal LM with its tokenizer, decoding greedily in batches."""
 
+    decodings = ("free", "constrained")
+
     def __init__(
         self,
         checkpoint: ResolvedCheckpoint,
@@ -169,6 +179,11 @@ class HFBackend(Backend):
         )
         self._prefixes: OrderedDict[tuple[int, ...], Any] = OrderedDict()
         self._fingerprint: str | None = None
+        self.jump_forward = True
+        """Constrained decoding appends forced tokens without a decode step each."""
+        self.forward_passes = 0
+        """Model calls so far (prefills and steps), to measure what jump-forward saves."""
+        self._constrainer: Any = None
 
     # -- prompts ---------------------------------------------------------------------
 
@@ -234,6 +249,8 @@ class HFBackend(Backend):
         progress: ProgressCallback | None = None,
     ) -> list[Generation]:
         torch.set_num_threads(self.threads)
+        if config.mode == "constrained":
+            self._check_constrained(requests, config)
         encoded: list[tuple[tuple[int, ...], list[int]]] = []
         for request in requests:
             ids = self.encode(request.messages, request.tools)
@@ -247,7 +264,8 @@ class HFBackend(Backend):
             for prefix, members in groups.items():
                 members.sort(key=lambda i: len(encoded[i][1]))
                 queue = [(i, encoded[i][1]) for i in members]
-                for finished in self._run_queue(prefix, queue, config):
+                schemas = {i: requests[i].output_schema for i in members}
+                for finished in self._run_queue(prefix, queue, config, schemas):
                     for index, generation in finished:
                         results[index] = generation
                     if progress is not None:
@@ -266,6 +284,7 @@ class HFBackend(Backend):
         prefix: tuple[int, ...],
         queue: list[tuple[int, list[int]]],
         config: DecodingConfig,
+        schemas: dict[int, dict[str, Any] | None],
     ) -> Iterator[list[tuple[int, Generation]]]:
         pending = deque(queue)
         refill_at = max(1, config.batch_size // 4)
@@ -275,8 +294,9 @@ class HFBackend(Backend):
             free = config.batch_size - len(rows)
             if pending and (not rows or free >= min(refill_at, len(pending))):
                 admitted = [pending.popleft() for _ in range(min(free, len(pending)))]
-                new_state, logits = self._prefill(prefix, [s for _, s in admitted])
-                new_rows = [_Row(index) for index, _ in admitted]
+                new_rows = [self._new_row(index, schemas.get(index)) for index, _ in admitted]
+                suffixes = [s + row.tokens for (_, s), row in zip(admitted, new_rows, strict=True)]
+                new_state, logits = self._prefill(prefix, suffixes)
                 self._advance(new_rows, logits, config)
                 state = new_state if state is None else _merge(state, new_state)
                 rows.extend(new_rows)
@@ -288,18 +308,34 @@ class HFBackend(Backend):
                 state = _select(state, keep) if rows and state is not None else None
                 continue  # refill before the next step
             assert state is not None
-            feed = torch.tensor([[row.tokens[-1]] for row in rows], device=self.device)
-            state.mask = torch.cat([state.mask, state.mask.new_ones(len(rows), 1)], dim=1)
-            out = self.model(
-                input_ids=feed,
-                attention_mask=state.mask,
-                position_ids=state.positions[:, None],
-                use_cache=True,
-                **{CACHE_KEYWORD: state.cache},
-            )
-            state.cache = getattr(out, CACHE_KEYWORD)
-            state.positions = state.positions + 1
-            self._advance(rows, out.logits[:, -1], config)
+            self._advance(rows, self._step(state, rows), config)
+
+    def _step(self, state: _State, rows: list[_Row]) -> Any:
+        """One forward pass over each row's tokens not yet in the cache (its last pick, plus
+        any forced tokens), left-padded to the longest; returns each row's next logits."""
+        pending = [row.tokens[row.fed :] for row in rows]
+        width = max(len(p) for p in pending)
+        feed = [[self.pad_id] * (width - len(p)) + p for p in pending]
+        new = torch.tensor(
+            [[0] * (width - len(p)) + [1] * len(p) for p in pending], device=self.device
+        )
+        counts = new.sum(-1)
+        offsets = torch.arange(width, device=self.device)[None, :] - (width - counts)[:, None]
+        state.mask = torch.cat([state.mask, new.to(state.mask.dtype)], dim=1)
+        self.forward_passes += 1
+        out = self.model(
+            input_ids=torch.tensor(feed, dtype=torch.long, device=self.device),
+            attention_mask=state.mask,
+            position_ids=(state.positions[:, None] + offsets).clamp(min=0),
+            use_cache=True,
+            logits_to_keep=1,
+            **{CACHE_KEYWORD: state.cache},
+        )
+        state.cache = getattr(out, CACHE_KEYWORD)
+        state.positions = state.positions + counts
+        for row in rows:
+            row.fed = len(row.tokens)
+        return out.logits[:, -1]
 
     def _prefill(self, prefix: tuple[int, ...], suffixes: list[list[int]]) -> tuple[_State, Any]:
         """Run new prompts through the model: ``[prefix][padding][request]`` rows whose
@@ -318,6 +354,7 @@ class HFBackend(Backend):
             cache.batch_repeat_interleave(len(suffixes))
         else:
             cache = DynamicCache()
+        self.forward_passes += 1
         out = self.model(
             input_ids=feed,
             attention_mask=mask,
@@ -329,10 +366,64 @@ class HFBackend(Backend):
         state = _State(cache=getattr(out, CACHE_KEYWORD), mask=mask, positions=mask.sum(-1))
         return state, out.logits[:, -1]
 
+    # -- constrained decoding (harness.backends._hf_constrained) --------------------
+
+    def _check_constrained(
+        self, requests: Sequence[GenerationRequest], config: DecodingConfig
+    ) -> None:
+        if config.format != "json":
+            raise ValueError(
+                f"constrained decoding holds outputs to the json format's grammar; "
+                f"--rc-format {config.format} cannot be constrained"
+            )
+        missing = [r.id for r in requests if r.output_schema is None]
+        if missing:
+            raise ValueError(f"constrained decoding: request {missing[0]!r} has no output_schema")
+        if self._constrainer is None:
+            from harness.backends._hf_constrained import Constrainer
+
+            vocab = int(self.model.get_output_embeddings().weight.shape[0])
+            self._constrainer = Constrainer(self.tokenizer, self.eos_ids, vocab)
+
+    def _new_row(self, index: int, schema: dict[str, Any] | None) -> _Row:
+        """A row about to be prefilled; a constrained one starts with its forced opening
+        (``{"tool":"``), which goes into the prompt's prefill instead of decode steps."""
+        row = _Row(index)
+        if schema is not None:
+            row.matcher = self._constrainer.matcher(schema)
+            if self.jump_forward:
+                row.tokens = self._constrainer.forced(row.matcher)
+            row.fed = len(row.tokens)
+        return row
+
+    def _advance_constrained(self, row: _Row, logits: Any, config: DecodingConfig) -> None:
+        """Pick the best token the grammar allows, then append what the grammar forces."""
+        allowed = self._constrainer.allowed(row.matcher).to(logits.device)
+        if not bool(allowed.any()):  # the engine failed: stop, the output shows how far it got
+            row.ended = True
+            return
+        token = int(logits.masked_fill(~allowed, float("-inf")).argmax())
+        row.tokens.append(token)
+        if token in self.eos_set:
+            row.ended = True
+            return
+        if not row.matcher.consume_token(token):  # cannot happen with a sound mask; stop
+            row.ended = True
+            return
+        if self.jump_forward and not row.matcher.is_stopped():
+            row.tokens.extend(self._constrainer.forced(row.matcher))
+        if row.matcher.is_stopped():  # the object closed: nothing may follow
+            row.closed = True
+        elif len(row.tokens) >= config.max_new_tokens:
+            row.truncated = True
+
     def _advance(self, rows: list[_Row], logits: Any, config: DecodingConfig) -> None:
         """Append each row's greedy next token and see whether the row is finished."""
         stop_at_json = config.format == "json"
-        for row, token in zip(rows, logits.argmax(-1).tolist(), strict=True):
+        for k, (row, token) in enumerate(zip(rows, logits.argmax(-1).tolist(), strict=True)):
+            if row.matcher is not None:
+                self._advance_constrained(row, logits[k], config)
+                continue
             row.tokens.append(int(token))
             if token in self.eos_set:
                 row.ended = True

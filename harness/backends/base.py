@@ -29,7 +29,17 @@ class DecodingConfig:
         },
     )
 
+    mode: str = field(
+        default="free",
+        metadata={
+            "help": "free (the model writes anything) or constrained (a grammar built from "
+            "the catalog lets it write only valid calls); in the cache key when constrained."
+        },
+    )
+
     def __post_init__(self) -> None:
+        if self.mode not in ("free", "constrained"):
+            raise ValueError(f"mode must be free or constrained, got {self.mode!r}")
         if self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if self.batch_size < 1:
@@ -48,6 +58,9 @@ class GenerationRequest:
     messages: Sequence[dict[str, str]]
     tools: tuple[dict[str, Any], ...] | None = None
     """Tools in the OpenAI function shape, for formats that pass them beside the messages."""
+    output_schema: dict[str, Any] | None = None
+    """Constrained decoding: the JSON schema every output must match
+    (:func:`harness.grammar.output_schema`); ``None`` for free decoding."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,8 @@ class Backend(ABC):
     #: Whether outputs may be cached by fingerprint (not for replays or remote servers,
     #: whose weights the fingerprint cannot see).
     cacheable: bool = True
+    #: The ``--rc-decoding`` modes it can do (``constrained`` needs the model's logits).
+    decodings: tuple[str, ...] = ("free",)
 
     @abstractmethod
     def generate(

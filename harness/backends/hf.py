@@ -50,6 +50,7 @@ ENTRY = register_backend(
         prevalidate=_prevalidate,
         formats=("json", "native"),
         takes_chat_template=True,
+        decodings=("free", "constrained"),
     )
 )
 

@@ -41,6 +41,8 @@ class BackendEntry:
     """Output formats (``harness.formats``) this backend can produce."""
     takes_chat_template: bool = False
     """Whether ``--rc-chat-template`` means anything to it (the template is applied here)."""
+    decodings: tuple[str, ...] = ("free",)
+    """``--rc-decoding`` modes it can do (``constrained`` needs the model's logits)."""
 
 
 _REGISTRY: dict[str, BackendEntry] = {}

@@ -118,7 +118,8 @@ def _head(results: RunResults) -> dict[str, Any]:
         "splits": [(name, splits[name]) for name in SPLITS if splits.get(name)],
         "speed": speed,
         "catalogs": ", ".join(f"{g.catalog} ({g.n:,})" for g in results.golden),
-        "decoding": ", ".join(f"{k}={v}" for k, v in results.decoding.items()),
+        "decoding": ", ".join(f"{k}={v}" for k, v in results.decoding.items() if k != "mode"),
+        "decoding_mode": results.decoding.get("mode", "free"),
         "judge": judge_view(results),
     }
 
