@@ -21,11 +21,13 @@ from harness.metrics import Metrics
 from harness.parse import ParsedFields
 from harness.scoring import Outcome
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Version 2 added ``completed``, ``incomplete_reason``, ``verdict``, ``verdict_rule`` and
-``CaseRecord.output_escaped``; version 1 files still read (as complete runs, no verdict)."""
+``CaseRecord.output_escaped``; version 1 files still read (as complete runs, no verdict).
+Version 3 added the ``ungrounded`` outcome, ``CaseRecord.ungrounded_arguments`` and the
+``ungrounded_rate`` and ``ungrounded_arguments`` metrics; older files read with none."""
 
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
 
 Verdict = Literal["pass", "fail", "incomplete"]
 
@@ -116,6 +118,10 @@ class CaseRecord(BaseModel):
         description="Similarity score per argument under a scored policy (similar)",
     )
     lenient_outcome: Outcome = Field(description="The outcome under the lenient parser")
+    ungrounded_arguments: list[str] = Field(
+        default_factory=list,
+        description="Grounded arguments of the call whose value is not in the conversation",
+    )
 
     def raw_output(self) -> str:
         """The output exactly as the model returned it."""

@@ -192,6 +192,7 @@ def run_suite(
                 mismatched_arguments=list(verdict.mismatched_arguments),
                 argument_scores=dict(verdict.argument_scores),
                 lenient_outcome=lenient_verdict.outcome,
+                ungrounded_arguments=list(verdict.ungrounded_arguments),
             )
         )
 

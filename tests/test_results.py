@@ -30,7 +30,7 @@ def test_round_trip(tmp_path: Path) -> None:
     assert again == results
     assert isinstance(again, RunResults)
     raw = json.loads(path.read_text())
-    assert raw["schema_version"] == SCHEMA_VERSION == 2
+    assert raw["schema_version"] == SCHEMA_VERSION == 3
     assert raw["completed"] is True and raw["cases"][0]["output_escaped"] is False
     # Enums are stored as their plain values.
     assert raw["cases"][1]["outcome"] == "invalid"
@@ -46,7 +46,7 @@ def test_round_trip_keeps_no_case_rates(tmp_path: Path) -> None:
     assert chit.n == 0 and chit.pass_rate.value is None and str(chit.pass_rate) == "no cases"
 
 
-@pytest.mark.parametrize("version", [0, 3, "1", None])
+@pytest.mark.parametrize("version", [0, 4, "1", None])
 def test_unsupported_schema_version(tmp_path: Path, version: object) -> None:
     results, _, _ = build_run(tmp_path)
     raw = json.loads(results.model_dump_json())
@@ -57,7 +57,7 @@ def test_unsupported_schema_version(tmp_path: Path, version: object) -> None:
         read_results(path)
     assert str(err.value) == (
         f"{path}: schema_version {version!r} is not supported by this routecheck "
-        "(it reads versions 1, 2); re-run the suites to regenerate it"
+        "(it reads versions 1, 2, 3); re-run the suites to regenerate it"
     )
 
 
