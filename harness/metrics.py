@@ -176,7 +176,7 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(
         name="ungrounded_rate",
         label="ungrounded rate",
-        column="ungrounded",
+        column="invented",
         hint="valid calls with an invented grounded value",
         direction="lower",
         counts=_ungrounded,
