@@ -416,3 +416,35 @@ def test_results_file_round_trip_and_older_files(tmp_path: Path) -> None:
     old = read_results(REPO / "reports" / "baselines" / "reference.json")
     assert all(c.ungrounded_arguments == [] for c in old.cases)
     assert old.metrics["all"].overall.ungrounded_rate.value is None
+
+
+def test_exact_grounding_would_refuse_the_bundled_canonical_ids() -> None:
+    """Why the bundled ids are grounded in id form: the gold writes them canonically."""
+    refused: dict[str, int] = {}
+    for golden_set in load_golden(REPO / "golden"):
+        for case in golden_set.cases:
+            said = case_conversation(case)
+            for call in case.gold_calls():
+                for name in ("order_id", "booking_id"):
+                    values = [call.arguments.get(name), *call.accept.get(name, [])]
+                    strict = all(value_occurs(v, said, "exact") for v in values)
+                    loose = all(value_occurs(v, said, "id") for v in values)
+                    assert loose, case.key
+                    refused[golden_set.catalog.name] = (
+                        refused.get(golden_set.catalog.name, 0) + (not strict)
+                    )
+    assert refused == {"customer_support": 11, "travel_booking": 2}
+    # The committed reference router's calls that exact grounding would call invented.
+    baseline = read_results(REPO / "reports" / "baselines" / "reference.json")
+    flagged = sorted(
+        (c.split, c.outcome.value)
+        for c in baseline.cases
+        if c.parsed.valid
+        and "order_id" in (c.parsed.arguments or {})
+        and not value_occurs((c.parsed.arguments or {})["order_id"], c.prompt, "exact")
+    )
+    assert flagged == [
+        ("dev", "correct"), ("dev", "correct"), ("dev", "correct"), ("dev", "correct"),
+        ("dev", "correct"), ("dev", "correct"), ("dev", "correct"), ("dev", "false_tool_call"),
+        ("holdout", "correct"), ("sealed", "correct"), ("sealed", "correct"),
+    ]  # fmt: skip
