@@ -22,6 +22,7 @@ from harness.grounding import case_conversation, grounded_arguments, value_occur
 from harness.match import OCCURS, POLICIES, register_policy
 from harness.metrics import compute_metrics
 from harness.parse import parse_tool_call, parse_tool_calls
+from harness.render.html import render_report
 from harness.render.labels import metric_text, outcome_text
 from harness.render.terminal import summary_lines
 from harness.results import read_results, write_results
@@ -410,6 +411,9 @@ def test_results_file_round_trip_and_older_files(tmp_path: Path) -> None:
     assert raw["cases"][1]["ungrounded_arguments"] == ["order_id"]
     assert raw["metrics"]["all"]["overall"]["ungrounded_rate"]["numerator"] == 1
     assert raw["metrics"]["all"]["overall"]["ungrounded_arguments"] == 1
+    page = render_report(again)
+    assert "not in the conversation (ungrounded): <code>order_id</code>" in page
+    assert "Ungrounded calls" in page and 'class="oc o-ungrounded"' in page
     lines = summary_lines(again)
     assert lines[0].endswith("  invented")
     assert "invented = ungrounded rate (on valid calls)" in "\n".join(lines)
