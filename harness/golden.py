@@ -289,7 +289,7 @@ def _gold_call(
                 where, f"{optional_field}.{name}", "is a required argument of the tool",
                 "A required argument cannot be left out: remove it from optional",
             )  # fmt: skip
-    _check_grounded(tool, arguments, accept, said, field, where)
+    _check_grounded(tool, arguments, accept, said, (field, accept_field), where)
     return GoldCall(tool=tool_name, arguments=arguments, accept=accept, optional=tuple(optional))
 
 
@@ -298,17 +298,19 @@ def _check_grounded(
     arguments: dict[str, Any],
     accept: dict[str, list[Any]],
     said: str,
-    field: str,
+    fields: tuple[str, str],
     where: str,
 ) -> None:
     """Refuse a gold (or accepted) value of a grounded argument the conversation lacks: the
-    case would demand the very invention a grounded argument forbids."""
+    case would demand the very invention a grounded argument forbids. ``fields`` names
+    where the call's arguments and its accepted values are written."""
     for name, policy in grounded_arguments(tool).items():
-        values = ([arguments[name]] if name in arguments else []) + accept.get(name, [])
-        for value in values:
+        gold = [(f"{fields[0]}.arguments.{name}", arguments[name])] if name in arguments else []
+        others = [(f"{fields[1]}.{name}", v) for v in accept.get(name, [])]
+        for at, value in gold + others:
             if not value_occurs(value, said, policy):
                 raise _err(
-                    where, f"{field}.arguments.{name}",
+                    where, at,
                     f"{name!r} of {tool.name!r} is grounded (x-grounded), but the value "
                     f"{value!r} does not occur in the case's conversation (under policy "
                     f"{policy!r})",

@@ -235,8 +235,17 @@ def test_accepted_values_parallel_calls_and_system_text_are_checked(
     tmp_path: Path, case: dict[str, Any]
 ) -> None:
     folder = golden_folder(tmp_path, shop({"type": "string", "x-grounded": True}), [case])
-    with pytest.raises(GoldenFileError, match=r"cases\.jsonl:1 .*does not occur"):
+    field = {
+        "acc": "accept.order_id: 'order_id' of 'track_order' is grounded (x-grounded), but "
+        "the value 'ORD-4411'",
+        "par": "target[1].arguments.order_id: 'order_id' of 'track_order' is grounded "
+        "(x-grounded), but the value 'ORD-3'",
+        "sys": "target.arguments.order_id: 'order_id' of 'track_order' is grounded "
+        "(x-grounded), but the value 'ORD-9'",
+    }[case["id"]]
+    with pytest.raises(GoldenFileError) as err:
         load_golden(folder)
+    assert str(err.value).startswith(f"{folder / 'cases.jsonl'}:1 (id {case['id']!r}): {field}")
 
 
 def test_a_number_computed_from_words_cannot_be_grounded(tmp_path: Path) -> None:
