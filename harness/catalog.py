@@ -193,10 +193,32 @@ def _type_label(prop: Mapping[str, Any], tool: Tool, depth: int = 0) -> str:
     return names.get(kind, str(kind))
 
 
+def _check_grounded(path: str, value: Any, top_level: bool) -> None:
+    """``x-grounded`` is ``true``/``false`` or a policy name, on a top-level argument."""
+    from harness.match import POLICIES
+
+    if not (isinstance(value, bool) or value in POLICIES):
+        raise CatalogError(
+            f"{path}: x-grounded must be true, false or a match policy name "
+            f"({', '.join(sorted(POLICIES))}), got {value!r}."
+        )
+    if not top_level:
+        raise CatalogError(
+            f"{path}: x-grounded applies to a top-level argument (a property of the "
+            "arguments object, or a $defs entry one refers to). Move it there."
+        )
+
+
 def _check_policies(parameters: dict[str, Any], where: str) -> None:
     from harness.match import POLICIES, SCORED_POLICIES
 
-    for path, sub in walk_schema(parameters, f"{where}.parameters"):
+    base = f"{where}.parameters"
+    top = {f"{base}.properties.{name}" for name in parameters.get("properties", {})}
+    for path, sub in walk_schema(parameters, base):
+        if "x-grounded" in sub:
+            defs = f"{base}.$defs."
+            on_top = path in top or (path.startswith(defs) and "." not in path[len(defs) :])
+            _check_grounded(path, sub["x-grounded"], on_top)
         if "x-match" in sub and sub["x-match"] not in POLICIES:
             raise CatalogError(
                 f"{path}: x-match must be one of {sorted(POLICIES)}, got {sub['x-match']!r}. "

@@ -51,6 +51,11 @@ class GateConfig:
         "Highest share of cases whose gold is no_tool where the output called or tried to "
         "call a tool, valid or not (off unless set).",
     )
+    max_ungrounded_rate: float | None = _gate(
+        None,
+        "Highest share of valid calls with a grounded (x-grounded) argument whose value is "
+        "not in the conversation (off unless set).",
+    )
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -35,9 +35,17 @@ from harness.cases import (
     Target,
     parallel_label,
 )
-from harness.catalog import NO_TOOL, Catalog, catalog_from_dict, load_catalog, tools_from_list
+from harness.catalog import (
+    NO_TOOL,
+    Catalog,
+    Tool,
+    catalog_from_dict,
+    load_catalog,
+    tools_from_list,
+)
 from harness.errors import CatalogError, GoldenFileError
 from harness.formats.folder import folder_format
+from harness.grounding import conversation_text, grounded_arguments, value_occurs
 from harness.schema import validate_arguments
 
 __all__ = [
@@ -119,6 +127,7 @@ def parse_case(raw: Any, catalog: Catalog, where: str) -> GoldenCase:
         raise _err(where, "split", f"unknown split {split!r}", f"Use one of: {', '.join(SPLITS)}")
     own = _case_tools(raw, catalog, case_id, where)
     offered = own if own is not None else catalog
+    said = conversation_text(messages) if messages is not None else str(prompt)
     target_raw = raw.get("target")
     if isinstance(target_raw, list):
         if not cat.wants_tool:
@@ -135,7 +144,7 @@ def parse_case(raw: Any, catalog: Catalog, where: str) -> GoldenCase:
                     f'Move "{key}" into each call of the target list',
                 )  # fmt: skip
         calls = tuple(
-            _gold_call(c, offered, f"target[{i}]", where, parallel=True)
+            _gold_call(c, offered, f"target[{i}]", where, parallel=True, said=said)
             for i, c in enumerate(target_raw)
         )
         target = Target(tool=parallel_label(c.tool for c in calls), calls=calls)
@@ -174,7 +183,7 @@ def parse_case(raw: Any, catalog: Catalog, where: str) -> GoldenCase:
             target = Target(tool=NO_TOOL)
             accept, optional = {}, ()
         else:
-            call = _gold_call(merged, offered, "target", where, parallel=False)
+            call = _gold_call(merged, offered, "target", where, parallel=False, said=said)
             target = Target(tool=call.tool, arguments=call.arguments)
             accept, optional = call.accept, call.optional
     return GoldenCase(
@@ -212,8 +221,11 @@ def _case_tools(raw: dict[str, Any], catalog: Catalog, case_id: str, where: str)
     return own
 
 
-def _gold_call(raw: Any, catalog: Catalog, field: str, where: str, *, parallel: bool) -> GoldCall:
-    """One gold call, checked against the tools the case offers."""
+def _gold_call(
+    raw: Any, catalog: Catalog, field: str, where: str, *, parallel: bool, said: str
+) -> GoldCall:
+    """One gold call, checked against the tools the case offers and, for its grounded
+    arguments, against what the conversation ``said``."""
     keys = {"tool", "arguments", "accept", "optional"} if parallel else None
     if not isinstance(raw, dict) or not isinstance(raw.get("tool"), str):
         raise _err(where, field, "must be an object with a 'tool' name", 'e.g. {"tool": "..."}')
@@ -281,7 +293,35 @@ def _gold_call(raw: Any, catalog: Catalog, field: str, where: str, *, parallel: 
                 where, f"{optional_field}.{name}", "is a required argument of the tool",
                 "A required argument cannot be left out: remove it from optional",
             )  # fmt: skip
+    _check_grounded(tool, arguments, accept, said, (field, accept_field), where)
     return GoldCall(tool=tool_name, arguments=arguments, accept=accept, optional=tuple(optional))
+
+
+def _check_grounded(
+    tool: Tool,
+    arguments: dict[str, Any],
+    accept: dict[str, list[Any]],
+    said: str,
+    fields: tuple[str, str],
+    where: str,
+) -> None:
+    """Refuse a gold (or accepted) value of a grounded argument the conversation lacks: the
+    case would demand the very invention a grounded argument forbids. ``fields`` names
+    where the call's arguments and its accepted values are written."""
+    for name, policy in grounded_arguments(tool).items():
+        gold = [(f"{fields[0]}.arguments.{name}", arguments[name])] if name in arguments else []
+        others = [(f"{fields[1]}.{name}", v) for v in accept.get(name, [])]
+        for at, value in gold + others:
+            if not value_occurs(value, said, policy):
+                raise _err(
+                    where, at,
+                    f"{name!r} of {tool.name!r} is grounded (x-grounded), but the value "
+                    f"{value!r} does not occur in the case's conversation (under policy "
+                    f"{policy!r})",
+                    "Write the value in the request, or fix the gold value; an argument the "
+                    "router must compute or reformat is not grounded (or is grounded under "
+                    'a looser policy, such as "x-grounded": "id")',
+                )  # fmt: skip
 
 
 class _DuplicateKey(ValueError):

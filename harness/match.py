@@ -16,6 +16,14 @@ declare its own. Each policy's name says what it ignores:
 - ``bfcl``: BFCL's own string rule, for parity with its leaderboard: drop spaces and only
   ``, . / - _ * ^``, lowercase, and read ``'`` as ``"``. It confuses ``3/4`` with ``34``;
   use it only to compare with BFCL.
+- ``id``: letter case and everything between the pieces of an identifier (a piece is a run
+  of ASCII letters, a run of digits, or any other single letter): ``ORD-5590``,
+  ``ord 5590`` and ``ORD5590`` are one id; ``ORD-559`` is another.
+
+Each policy also says when a value *occurs in* a text (for grounded arguments, see
+``harness.grounding``): the value in the policy's form is found in the text in that form,
+not cut out of a longer run of letters or digits (``ORD-77`` does not occur in
+``ORD-7781``).
 
 - ``judge``: the opt-in judge model's verdict (:mod:`harness.judging`); without one, the
   argument's ``x-judge-fallback`` policy (default ``contains-or-similar``).
@@ -41,15 +49,27 @@ if TYPE_CHECKING:
 StringRule = Callable[[str, str], bool]
 """A policy: whether a predicted string matches a gold string."""
 
+OccursRule = Callable[[str, str], bool]
+"""A policy's grounding test: whether a value (first) occurs in a text (second)."""
+
 POLICIES: dict[str, StringRule] = {}
 """Every match policy by name; ``x-match`` values are checked against it at load time."""
+
+OCCURS: dict[str, OccursRule] = {}
+"""Every policy's grounding test by name (the ``text``-form default unless registered)."""
 
 DEPRECATED_POLICIES = {"normalized": "text"}
 
 
-def register_policy(name: str, rule: StringRule) -> None:
-    """Make ``"x-match": name`` available to catalogs (before they are loaded)."""
+def register_policy(name: str, rule: StringRule, occurs: OccursRule | None = None) -> None:
+    """Make ``"x-match": name`` available to catalogs (before they are loaded).
+
+    ``occurs`` says when a value occurs in a conversation under this policy, for grounded
+    arguments; without it, the value and the text are compared in ``text`` form (case,
+    whitespace and sentence punctuation ignored), as whole pieces.
+    """
     POLICIES[name] = rule
+    OCCURS[name] = occurs or occurs_as_text
 
 
 _SPACE = re.compile(r"\s+", re.UNICODE)
@@ -103,13 +123,69 @@ def contains_phrase(text: str, phrase: str) -> bool:
     return f" {needle} " in f" {hay} "
 
 
-register_policy("exact", lambda a, b: a == b)
-register_policy("casefold", lambda a, b: casefold_text(a) == casefold_text(b))
-register_policy("casefold-space", lambda a, b: casefold_space_text(a) == casefold_space_text(b))
+_ID_PIECE = re.compile(r"[a-z]+|\d+|[^\W\d_]")
+
+
+def id_pieces(value: str) -> list[str]:
+    """The ``id`` form: runs of ASCII letters, runs of digits and single other letters,
+    case folded; whatever lies between them (``-``, ``_``, spaces, ``#``) is dropped."""
+    return _ID_PIECE.findall(_fold(value))
+
+
+def _piece_char(ch: str) -> bool:
+    """A character that continues an id piece: an ASCII letter or any digit. (Other
+    letters are pieces on their own, so a word in an unspaced script can occur.)"""
+    return ch.isdigit() or (ch.isascii() and ch.isalpha())
+
+
+def occurs_bounded(needle: str, hay: str) -> bool:
+    """Whether ``needle`` is a substring of ``hay`` that does not cut a run of letters or
+    digits at either end (``ord-77`` is in ``ord-77 and`` but not in ``ord-7781``).
+    The empty needle occurs anywhere: an empty value invents nothing."""
+    if not needle:
+        return True
+    start = hay.find(needle)
+    while start >= 0:
+        end = start + len(needle)
+        cut_left = start > 0 and _piece_char(hay[start - 1]) and _piece_char(needle[0])
+        cut_right = end < len(hay) and _piece_char(hay[end]) and _piece_char(needle[-1])
+        if not (cut_left or cut_right):
+            return True
+        start = hay.find(needle, start + 1)
+    return False
+
+
+def occurs_as_text(value: str, text: str) -> bool:
+    """The default grounding test: ``value`` occurs in ``text``, both in ``text`` form."""
+    return occurs_bounded(normalize_text(value), normalize_text(text))
+
+
+def occurs_as_id(value: str, text: str) -> bool:
+    """``value``'s id pieces occur, consecutively and whole, among ``text``'s."""
+    want, have = id_pieces(value), id_pieces(text)
+    if not want:
+        return True
+    return any(have[i : i + len(want)] == want for i in range(len(have) - len(want) + 1))
+
+
+register_policy("exact", lambda a, b: a == b, occurs_bounded)
+register_policy(
+    "casefold",
+    lambda a, b: casefold_text(a) == casefold_text(b),
+    lambda v, t: occurs_bounded(casefold_text(v), _fold(t)),
+)
+register_policy(
+    "casefold-space",
+    lambda a, b: casefold_space_text(a) == casefold_space_text(b),
+    lambda v, t: occurs_bounded(casefold_space_text(v), casefold_space_text(t)),
+)
 register_policy("text", lambda a, b: normalize_text(a) == normalize_text(b))
 register_policy("normalized", lambda a, b: normalize_text(a) == normalize_text(b))
 register_policy("contains", contains_phrase)
-register_policy("bfcl", lambda a, b: bfcl_text(a) == bfcl_text(b))
+register_policy(
+    "bfcl", lambda a, b: bfcl_text(a) == bfcl_text(b), lambda v, t: bfcl_text(v) in bfcl_text(t)
+)
+register_policy("id", lambda a, b: id_pieces(a) == id_pieces(b), occurs_as_id)
 
 SCORED_POLICIES = frozenset({"similar", "contains-or-similar"})
 """Policies that compare a score with the argument's ``x-threshold``; the rules registered

@@ -13,6 +13,10 @@ The seed's denominators are kept exactly:
 - argument-match accuracy   = valid outputs with the gold tool and matching arguments / valid
 - false-tool-call rate      = cases whose gold is no_tool where a real tool was called / n
 
+The ungrounded rate is over valid calls of a real tool (``no_tool`` answers and invalid
+outputs carry no value ``route()`` would dispatch): those with a grounded argument whose
+value is not in the conversation, whatever the case's gold.
+
 Every rate carries a 95% Wilson interval. A rate over zero cases has ``value=None`` and
 reads "no cases": never a division error, never a silent 1.0.
 """
@@ -46,6 +50,15 @@ def _valid(v: CaseVerdict) -> bool:
 def _false_call_attempt(v: CaseVerdict) -> bool:
     """On a no-tool case, a valid call of a real tool or an invalid output that tried one."""
     return v.gold_tool == NO_TOOL and (v.outcome is Outcome.FALSE_TOOL_CALL or v.call_attempt)
+
+
+def _valid_call(v: CaseVerdict) -> bool:
+    """A valid output that calls a real tool: the calls ``route()`` would dispatch."""
+    return v.valid and v.predicted != NO_TOOL
+
+
+def _ungrounded(v: CaseVerdict) -> bool:
+    return bool(v.ungrounded_arguments)
 
 
 @dataclass(frozen=True)
@@ -161,6 +174,17 @@ METRICS: tuple[MetricSpec, ...] = (
         summary=True,
     ),
     MetricSpec(
+        name="ungrounded_rate",
+        label="ungrounded rate",
+        column="invented",
+        hint="valid calls with an invented grounded value",
+        direction="lower",
+        counts=_ungrounded,
+        over=_valid_call,
+        over_label="valid calls",
+        summary=True,
+    ),
+    MetricSpec(
         name="pass_rate",
         label="pass rate",
         column="pass",
@@ -249,6 +273,13 @@ class Metrics(BaseModel):
         default_factory=lambda: Rate.of(0, 0),
         description="Absent from results files written before it existed: read as no cases",
     )
+    ungrounded_rate: Rate = Field(
+        default_factory=lambda: Rate.of(0, 0),
+        description="Absent from results files written before it existed: read as no cases",
+    )
+    ungrounded_arguments: int = Field(
+        default=0, description="Grounded argument values not in the conversation, all calls"
+    )
     error_kinds: dict[str, int]
 
     def rate(self, name: str) -> Rate:
@@ -263,6 +294,7 @@ def compute_metrics(verdicts: Iterable[CaseVerdict]) -> Metrics:
     return Metrics(
         n=len(vs),
         error_kinds=dict(sorted(Counter(str(v.error) for v in vs if v.error).items())),
+        ungrounded_arguments=sum(len(v.ungrounded_arguments) for v in vs),
         **{spec.name: spec.rate(vs) for spec in METRICS},
     )
 

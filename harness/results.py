@@ -26,7 +26,9 @@ from harness.scoring import Outcome
 SCHEMA_VERSION = 3
 """Version 2 added ``completed``, ``incomplete_reason``, ``verdict``, ``verdict_rule`` and
 ``CaseRecord.output_escaped``; version 1 files still read (as complete runs, no verdict).
-Version 3 added ``robustness`` (the robustness suite's section; ``null`` when it did not run)."""
+Version 3 added ``robustness`` (the robustness suite's section; ``null`` when it did not
+run), the ``ungrounded`` outcome, ``CaseRecord.ungrounded_arguments`` and the
+``ungrounded_rate`` and ``ungrounded_arguments`` metrics; older files read with none."""
 
 READABLE_VERSIONS = (1, 2, 3)
 
@@ -163,6 +165,10 @@ class CaseRecord(BaseModel):
     format: str | None = Field(
         default=None,
         description="The output format this case ran in (its folder's); older files: None",
+    )
+    ungrounded_arguments: list[str] = Field(
+        default_factory=list,
+        description="Grounded arguments of the call whose value is not in the conversation",
     )
 
     def raw_output(self) -> str:

@@ -3,6 +3,8 @@
 >>> result = route("Where is ORD-1234?", catalog, backend, tools={"track_order": track})
 >>> if result.status == "invalid":
 ...     ask_the_user_to_rephrase(result.parse.detail)
+>>> if result.status == "ungrounded":
+...     ask_the_user_for(result.ungrounded)
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from harness.backends.base import Backend, DecodingConfig, GenerationRequest
 from harness.catalog import Catalog
 from harness.formats import OutputFormat, get_format
 from harness.grammar import check_constrainable, check_support, output_schema
+from harness.grounding import ungrounded_arguments
 from harness.parse import ParseResult
 
-RouteStatus = Literal["called", "no_tool", "invalid"]
+RouteStatus = Literal["called", "no_tool", "invalid", "ungrounded"]
 
 ROUTE_REQUEST_ID = "route"
 """The request id :func:`route` sends; a ``mock:`` replay file answers it with this id."""
@@ -26,8 +29,11 @@ ROUTE_REQUEST_ID = "route"
 
 @dataclass(frozen=True)
 class RouteResult:
-    """What happened: a tool was ``called``, the model chose ``no_tool``, or its output was
-    ``invalid`` (``parse.error`` and ``parse.detail`` say why; nothing was called)."""
+    """What happened: a tool was ``called``, the model chose ``no_tool``, its output was
+    ``invalid`` (``parse.error`` and ``parse.detail`` say why; nothing was called), or its
+    call was ``ungrounded``: a grounded argument's value is not in the request, so the
+    tool was not called (``ungrounded`` names the arguments; ``tool`` and ``arguments``
+    say what the model wanted)."""
 
     status: RouteStatus
     parse: ParseResult
@@ -35,6 +41,7 @@ class RouteResult:
     tool: str | None = None
     arguments: dict[str, Any] | None = None
     value: Any = None
+    ungrounded: tuple[str, ...] = ()
 
 
 def route(
@@ -52,10 +59,12 @@ def route(
     A valid call runs ``tools[name](**arguments)``; a ``no_tool`` answer runs
     ``answer_directly(reason)`` when given. A catalog tool missing from ``tools`` is a
     ``KeyError`` naming it. Invalid output is returned, never raised, so the caller can
-    retry or ask the user to rephrase. ``output_format`` (default ``json``) must be the one
-    the model was evaluated in. ``decoding`` (``free`` or ``constrained``; default: the
-    config's ``mode``, else ``free``) with ``constrained`` lets the model write only valid
-    calls of ``catalog`` (transformers backends, json format).
+    retry or ask the user to rephrase. A call whose grounded (``x-grounded``) argument has
+    a value the request does not contain is never dispatched: it comes back ``ungrounded``.
+    ``output_format`` (default ``json``) must be the one the model was evaluated in.
+    ``decoding`` (``free`` or ``constrained``; default: the config's ``mode``, else
+    ``free``) with ``constrained`` lets the model write only valid calls of ``catalog``
+    (transformers backends, json format).
     """
     fmt = output_format or get_format("json")
     messages = [
@@ -89,6 +98,17 @@ def route(
             f"(tools given: {', '.join(sorted(tools)) or 'none'})"
         )
     arguments = dict(parsed.arguments or {})
+    tool = catalog.tool(name)
+    missing = ungrounded_arguments(arguments, tool, request) if tool is not None else []
+    if missing:
+        return RouteResult(
+            status="ungrounded",
+            parse=parsed,
+            raw=generation.text,
+            tool=name,
+            arguments=arguments,
+            ungrounded=tuple(missing),
+        )
     return RouteResult(
         status="called",
         parse=parsed,

@@ -262,6 +262,7 @@ def run_suite(
                 lenient_outcome=lenient_verdict.outcome,
                 judge=judge_record,
                 format=case_fmt.name,
+                ungrounded_arguments=list(verdict.ungrounded_arguments),
             )
         )
 

@@ -21,6 +21,7 @@ from harness.golden import (
     GoldenCase,
     Split,
 )
+from harness.grounding import case_conversation, ungrounded_arguments
 from harness.match import argument_scores, arguments_match
 from harness.parse import ErrorKind, ParseMode, ParseResult, parse_tool_call, parse_tool_calls
 
@@ -39,9 +40,12 @@ class Outcome(StrEnum):
     """Gold is a tool, the model validly called another one (silent corruption)."""
     WRONG_ARGUMENTS = "wrong_arguments"
     """Right tool, wrong arguments (silent corruption)."""
+    UNGROUNDED = "ungrounded"
+    """Right tool, but a grounded argument's value is not in the conversation: invented
+    (silent corruption). Takes precedence over right or wrong arguments."""
 
 
-SILENT_CORRUPTION = frozenset({Outcome.WRONG_TOOL, Outcome.WRONG_ARGUMENTS})
+SILENT_CORRUPTION = frozenset({Outcome.WRONG_TOOL, Outcome.WRONG_ARGUMENTS, Outcome.UNGROUNDED})
 
 
 class CaseVerdict(BaseModel):
@@ -68,6 +72,9 @@ class CaseVerdict(BaseModel):
     """Similarity scores of the arguments under a scored policy (``similar``)."""
     call_attempt: bool = False
     """The output calls a real tool or, invalid, tries to (see ``ParseResult.attempted_tool``)."""
+    ungrounded_arguments: tuple[str, ...] = ()
+    """Grounded arguments of the valid call(s) whose value is not in the conversation, on
+    any case (``[i].name`` for the i-th of several calls)."""
 
     @property
     def passed(self) -> bool:
@@ -173,6 +180,7 @@ def score_case(
     }
     if not parsed.valid:
         return _no_match(common, Outcome.INVALID)
+    common["ungrounded_arguments"] = tuple(_ungrounded(case, parsed, catalog))
     tool_match = parsed.tool == gold
     if gold == NO_TOOL:
         outcome = Outcome.CORRECT if tool_match else Outcome.FALSE_TOOL_CALL
@@ -200,6 +208,20 @@ def score_case(
     return _arguments_verdict(common, ok, mismatched, ", ".join(mismatched), argument_scores=scores)
 
 
+def _ungrounded(case: GoldenCase, parsed: ParseResult, catalog: Catalog) -> list[str]:
+    """The grounded arguments of a valid output's call(s) that the conversation lacks."""
+    calls = list(parsed.calls) or ([parsed] if parsed.is_tool_call else [])
+    said = case_conversation(case)
+    names: list[str] = []
+    for i, call in enumerate(calls):
+        tool = catalog.tool(call.tool or "")
+        if tool is None:
+            continue
+        missing = ungrounded_arguments(call.arguments or {}, tool, said)
+        names.extend(f"[{i}].{n}" if len(calls) > 1 else n for n in missing)
+    return names
+
+
 def _no_match(common: dict[str, Any], outcome: Outcome) -> CaseVerdict:
     """A verdict whose tool did not match, so its arguments cannot either."""
     return CaseVerdict(**common, tool_match=False, arguments_match=False, outcome=outcome)
@@ -208,14 +230,22 @@ def _no_match(common: dict[str, Any], outcome: Outcome) -> CaseVerdict:
 def _arguments_verdict(
     common: dict[str, Any], ok: bool, mismatched: list[str], shown: str, **extra: Any
 ) -> CaseVerdict:
-    """The right tool (or tools): correct, or wrong arguments, which ``detail`` names."""
+    """The right tool (or tools): correct, wrong arguments, or ungrounded (a grounded value
+    not in the conversation, whether or not it matches), which ``detail`` names."""
+    outcome = Outcome.CORRECT if ok else Outcome.WRONG_ARGUMENTS
     if not ok:
         common["detail"] = f"arguments differ: {shown}"
+    if common["ungrounded_arguments"]:
+        outcome = Outcome.UNGROUNDED
+        names = ", ".join(common["ungrounded_arguments"])
+        common["detail"] = f"not in the conversation: {names}" + (
+            f"; arguments differ: {shown}" if not ok else ""
+        )
     return CaseVerdict(
         **common,
         tool_match=True,
         arguments_match=ok,
-        outcome=Outcome.CORRECT if ok else Outcome.WRONG_ARGUMENTS,
+        outcome=outcome,
         mismatched_arguments=tuple(mismatched),
         **extra,
     )

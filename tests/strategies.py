@@ -204,11 +204,16 @@ def shop_catalog_dict(*, reason_match: str | None = "normalized") -> dict[str, A
 
 
 def _small_catalog() -> Catalog:
-    return catalog_from_dict(shop_catalog_dict(reason_match=None))
+    """The shop catalog with ``order_id`` grounded, so the pool holds ungrounded calls."""
+    data = shop_catalog_dict(reason_match=None)
+    data["tools"][0]["parameters"]["properties"]["order_id"]["x-grounded"] = True
+    return catalog_from_dict(data)
 
 
 SHOP = _small_catalog()
 _ORDER_IDS = ["ORD-1", "ORD-2"]
+_POOL_PROMPT = "request ORD-1"
+"""ORD-1 is in every pool case's request (grounded), ORD-2 never is (ungrounded)."""
 
 
 def _targets(category: Category) -> list[Target]:
@@ -243,7 +248,7 @@ def verdict_pool() -> tuple[CaseVerdict, ...]:
                 case = GoldenCase(
                     id=f"c{len(pool)}",
                     category=category,
-                    prompt="request",
+                    prompt=_POOL_PROMPT,
                     target=target,
                     split=split,
                     catalog=SHOP.name,

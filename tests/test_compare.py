@@ -93,6 +93,7 @@ def test_metric_deltas_per_slice_with_direction(tmp_path: Path) -> None:
         "false_tool_call_rate",
         "silent_corruption_rate",
         "false_call_attempt_rate",
+        "ungrounded_rate",
     }
     ftc = c.deltas["all"]["false_tool_call_rate"]
     assert ftc.lower_is_better

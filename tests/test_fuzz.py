@@ -16,10 +16,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-from harness.catalog import Catalog
+from harness.catalog import NO_TOOL, Catalog
 from harness.metrics import RATE_NAMES, compute_metrics, metrics_by_category
 from harness.parse import MAX_DEPTH, ErrorKind, ParseResult
-from harness.scoring import CaseVerdict
+from harness.scoring import CaseVerdict, Outcome
 from harness.suites.hypothesis_profiles import PROFILE
 from harness.suites.test_fuzz import (  # noqa: F401  (collected here over more catalogs)
     parse_both,
@@ -143,6 +143,13 @@ def test_metric_rates_and_denominators(verdicts: list[CaseVerdict]) -> None:
     # Every false tool call is also a false call attempt; both over n.
     assert m.false_call_attempt_rate.denominator == n
     assert m.false_call_attempt_rate.numerator >= m.false_tool_call_rate.numerator
+    # The ungrounded rate is over valid calls of a real tool; every ungrounded outcome and
+    # every call with an invented value counts, one value or more each.
+    calls = [v for v in verdicts if v.valid and v.predicted != NO_TOOL]
+    assert m.ungrounded_rate.denominator == len(calls)
+    assert m.ungrounded_rate.numerator == sum(bool(v.ungrounded_arguments) for v in calls)
+    assert m.ungrounded_rate.numerator >= sum(v.outcome is Outcome.UNGROUNDED for v in verdicts)
+    assert m.ungrounded_arguments >= m.ungrounded_rate.numerator
 
 
 @given(S.verdict_lists(), st.randoms(use_true_random=False))

@@ -50,6 +50,7 @@ def test_defaults_and_order() -> None:
         "min_argument_match_accuracy",
         "max_silent_corruption_rate",
         "max_false_call_attempt_rate",
+        "max_ungrounded_rate",
     ]
 
 

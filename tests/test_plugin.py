@@ -121,7 +121,8 @@ def test_known_mistakes_fail_the_named_gates_with_hand_computed_numbers(
     assert (m.silent_corruption_rate.numerator, m.silent_corruption_rate.denominator) == (1, 8)
     result.stdout.fnmatch_lines(
         [
-            "all *8 *0.750 *0.625 *0.667 *0.125 *0.125",
+            # ... attempt (u1) and invented (no grounded argument: 0 of 4 valid calls)
+            "all *8 *0.750 *0.625 *0.667 *0.125 *0.125 *0.125 *0.000",
             "*FAIL false_tool_call_rate = 0.1250 (1/8)*gate <= 0.02: FAILED; worst cases: shop/u1",
             "*FAIL valid_tool_call_rate = 0.7500 (6/8)*",
         ]

@@ -105,7 +105,9 @@ def test_wrong_tool() -> None:
 
 
 def test_wrong_arguments() -> None:
-    verdict = score(REFUND, refund(order_id="ORD-8", reason="changed my mind"))
+    # "ORD 7" is the request's id written another way: grounded (order_id is grounded in
+    # id form), but not the gold value under the argument's exact match.
+    verdict = score(REFUND, refund(order_id="ORD 7", reason="changed my mind"))
     assert verdict.outcome is Outcome.WRONG_ARGUMENTS
     assert verdict.outcome in SILENT_CORRUPTION
     assert verdict.valid and verdict.tool_match and not verdict.arguments_match
@@ -122,6 +124,7 @@ def test_wrong_arguments() -> None:
         (REFUND, '{"tool": "no_tool", "reason": "?"}', Outcome.MISSED_CALL),
         (REFUND, '{"tool": "escalate", "arguments": {"reason": "x"}}', Outcome.WRONG_TOOL),
         (REFUND, refund(reason="other"), Outcome.WRONG_ARGUMENTS),
+        (REFUND, refund(order_id="ORD-8"), Outcome.UNGROUNDED),
     ],
 )
 def test_every_outcome(case: GoldenCase, output: str, outcome: Outcome) -> None:
@@ -136,8 +139,12 @@ def test_every_outcome_is_covered_above() -> None:
         Outcome.MISSED_CALL,
         Outcome.WRONG_TOOL,
         Outcome.WRONG_ARGUMENTS,
+        Outcome.UNGROUNDED,
     }
-    assert frozenset({Outcome.WRONG_TOOL, Outcome.WRONG_ARGUMENTS}) == SILENT_CORRUPTION
+    assert (
+        frozenset({Outcome.WRONG_TOOL, Outcome.WRONG_ARGUMENTS, Outcome.UNGROUNDED})
+        == SILENT_CORRUPTION
+    )
 
 
 def test_lenient_parse_scores_the_same_way() -> None:

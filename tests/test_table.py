@@ -42,7 +42,7 @@ def test_rows_carry_each_runs_own_numbers_per_split_and_category(tmp_path: Path)
     assert cells[5] == f"{metrics.false_tool_call_rate.value:.3f}" == "0.333"
     assert cells[7] == "0.333"  # pass rate: only p3 passes
     strong_row = next(line for line in lines[holdout:] if line.startswith("| strong |"))
-    assert strong_row.split("|")[-2].strip() == "1.000"
+    assert strong_row.split("|")[-3].strip() == "1.000"  # pass rate, before ungrounded
     # Per category, only categories with cases in the split appear.
     dev = lines.index("**dev** (3 cases)")
     dev_block = lines[dev:holdout]
@@ -99,3 +99,14 @@ def test_cli_names_a_missing_run(tmp_path: Path, capsys: pytest.CaptureFixture[s
     status = cli_main(["table", "nope", "--reports-dir", str(tmp_path)])
     assert status == 2
     assert "'nope': no such results file" in capsys.readouterr().err
+
+
+def test_the_last_column_is_the_ungrounded_rate(tmp_path: Path) -> None:
+    weak, strong = two_runs(tmp_path)
+    lines = render_table([weak, strong], ["weak", "strong"]).splitlines()
+    header = next(line for line in lines if line.startswith("| checkpoint |"))
+    assert header.rstrip(" |").endswith("| pass | ungrounded")
+    row = next(line for line in lines if line.startswith("| weak |"))  # the dev split's
+    rate = weak.metrics["dev"].overall.ungrounded_rate
+    assert rate.value is not None and rate.denominator > 0
+    assert row.rstrip(" |").endswith(f"| {rate.value:.3f}")

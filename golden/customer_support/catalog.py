@@ -10,15 +10,21 @@ from harness.catalog import catalog_from_models
 # hand-labelled pairs in golden/calibration (README, "Free-text arguments").
 _REASON = {"x-match": "contains-or-similar", "x-threshold": 0.85}
 
+# An order id must come from the customer, never from the model: it is grounded. It is
+# compared in id form (case and separators ignored), because the router is expected to
+# write "ord 5561" or "ORD5590" as ORD-5561 and ORD-5590; inventing or changing a digit
+# still makes the call ungrounded (README, "Grounded arguments").
+_ORDER_ID = {"x-grounded": "id"}
+
 
 class TrackOrderArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    order_id: str = Field(description="Order id, e.g. ORD-1234")
+    order_id: str = Field(description="Order id, e.g. ORD-1234", json_schema_extra=_ORDER_ID)
 
 
 class RequestRefundArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    order_id: str = Field(description="Order id, e.g. ORD-1234")
+    order_id: str = Field(description="Order id, e.g. ORD-1234", json_schema_extra=_ORDER_ID)
     reason: str = Field(description="Why the customer wants a refund", json_schema_extra=_REASON)
 
 

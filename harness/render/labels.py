@@ -35,6 +35,7 @@ _TITLES: dict[str, tuple[str, str]] = {
     "missed_call_rate": ("Missed calls", "missed-call"),
     "pass_rate": ("Pass rate", "pass"),
     "false_call_attempt_rate": ("False call attempts", "false-call-attempt"),
+    "ungrounded_rate": ("Ungrounded calls", "ungrounded"),
 }
 """Display titles (card heading, Markdown column); everything else is in the metric table."""
 
@@ -60,6 +61,7 @@ OUTCOME_LABELS: dict[str, str] = {
     Outcome.MISSED_CALL.value: "missed call",
     Outcome.WRONG_TOOL.value: "wrong tool",
     Outcome.WRONG_ARGUMENTS.value: "wrong arguments",
+    Outcome.UNGROUNDED.value: "ungrounded",
 }
 
 

@@ -23,6 +23,7 @@ TABLE_METRICS: tuple[str, ...] = (
     "false_tool_call_rate",
     "silent_corruption_rate",
     "pass_rate",
+    "ungrounded_rate",
 )
 SPLITS = (*golden.SPLITS, "all")
 

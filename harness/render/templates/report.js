@@ -25,8 +25,8 @@
   var shown = document.getElementById("shown");
   var empty = document.getElementById("empty");
   var NAMES = ["status", "outcome", "error", "category", "split", "catalog"];
-  var OUTCOMES = ["false_tool_call", "missed_call", "wrong_tool", "wrong_arguments", "invalid",
-    "correct"];
+  var OUTCOMES = ["false_tool_call", "missed_call", "wrong_tool", "ungrounded", "wrong_arguments",
+    "invalid", "correct"];
   for (var i = 0; i < total; i++) items[i].rcIndex = i;
 
   function boxes(name) {
