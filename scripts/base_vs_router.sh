@@ -5,7 +5,8 @@
 # split and category. Extra arguments go to every pytest run, e.g. --rc-no-cache.
 # REPORTS_DIR picks where the runs go (default reports/base_vs_router);
 # BASE_VS_ROUTER_RUNS picks the runs, in order (default "base base-native router";
-# bfcl_baseline.sh keeps the two json runs).
+# bfcl_baseline.sh keeps the two json runs; decoding_table.sh runs router and
+# router-constrained, the reference router with --rc-decoding=constrained).
 # Gate failures (exit status 1) are expected for the base model and are not an error here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,9 +15,9 @@ reports=${REPORTS_DIR:-reports/base_vs_router}
 runs=${BASE_VS_ROUTER_RUNS:-base base-native router}
 for name in $runs; do
   case "$name" in
-    base | base-native | router) ;;
+    base | base-native | router | router-constrained) ;;
     *)
-      echo "BASE_VS_ROUTER_RUNS: unknown run '$name'; use base, base-native and router" >&2
+      echo "BASE_VS_ROUTER_RUNS: unknown run '$name'; use base, base-native, router and router-constrained" >&2
       exit 2 ;;
   esac
 done
@@ -33,6 +34,9 @@ for name in $runs; do
     router)
       checkpoint=routers/customer_support flags=()
       label="reference router" ;;
+    router-constrained)
+      checkpoint=routers/customer_support flags=(--rc-decoding=constrained)
+      label="reference router (constrained)" ;;
   esac
   echo "== $name ($checkpoint${flags[*]:+ ${flags[*]}})" >&2
   set +e
