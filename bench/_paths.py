@@ -88,6 +88,18 @@ def backend_path(
     return [g.text for g in backend.generate(requests, config, progress)]
 
 
+def backend_constrained_path(
+    backend: HFBackend,
+    requests: Sequence[GenerationRequest],
+    config: DecodingConfig,
+    progress: Progress,
+) -> list[str]:
+    """The same loop under constrained decoding with jump-forward (each request's grammar
+    from its catalog): what ``--rc-decoding=constrained`` costs or saves."""
+    constrained = dataclasses.replace(config, mode="constrained")
+    return [g.text for g in backend.generate(requests, constrained, progress)]
+
+
 def backend_no_prefix_path(
     backend: HFBackend,
     requests: Sequence[GenerationRequest],
@@ -189,6 +201,11 @@ def continuous_batching_path(page_size: int = 32) -> PathRunner:
 PATHS: dict[str, tuple[PathRunner, str, str]] = {
     "seed": (seed_loop, "eos", "the recipe's loop: one model.generate call per case"),
     "backend": (backend_path, "json", "the routecheck backend (hand-written batched loop)"),
+    "backend-constrained": (
+        backend_constrained_path,
+        "json",
+        "the backend with constrained decoding and jump-forward",
+    ),
     "backend-noprefix": (backend_no_prefix_path, "json", "the backend without its prefix cache"),
     "backend-eos": (backend_eos_path, "eos", "the routecheck backend without its JSON stop"),
     "generate": (_generate_path(None), "json", "model.generate, left-padded batches"),

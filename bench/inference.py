@@ -18,8 +18,6 @@ the peak memory (``ru_maxrss`` of the whole process).
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import inspect
 import json
 import os
 import resource
@@ -39,6 +37,7 @@ from harness.backends.base import DecodingConfig, GenerationRequest
 from harness.backends.hf import HFBackend, cut_after_json, load_hf_backend
 from harness.catalog import Catalog
 from harness.golden import GoldenCase, load_golden
+from harness.grammar import output_schema
 from harness.route import route
 
 DEFAULT_PATHS = "seed,backend,generate,static,cb"
@@ -91,14 +90,8 @@ def _select(args: argparse.Namespace) -> list[tuple[Catalog, GoldenCase]]:
 
 
 def constrained_config(max_new_tokens: int) -> tuple[DecodingConfig, dict[str, Any]] | None:
-    """How to ask route() for constrained decoding in the installed harness, if it can:
-    a ``decoding`` field on DecodingConfig, or a ``decoding=`` parameter of route()."""
-    if "decoding" in {f.name for f in dataclasses.fields(DecodingConfig)}:
-        config = DecodingConfig(max_new_tokens, 1, decoding="constrained")  # type: ignore[call-arg]
-        return config, {}
-    if "decoding" in inspect.signature(route).parameters:
-        return DecodingConfig(max_new_tokens, 1), {"decoding": "constrained"}
-    return None
+    """How route() is asked for constrained decoding: its ``decoding=`` parameter."""
+    return DecodingConfig(max_new_tokens, 1), {"decoding": "constrained"}
 
 
 def route_latencies(
@@ -202,8 +195,13 @@ def main(argv: list[str] | None = None) -> int:
     if not cases:
         print("no golden cases", file=sys.stderr)
         return 2
+    # Each request carries its output grammar; only the backend-constrained path uses it.
     requests = [
-        GenerationRequest(id=case.key, messages=case.chat(catalog.system_prompt()))
+        GenerationRequest(
+            id=case.key,
+            messages=(messages := case.chat(catalog.system_prompt())),
+            output_schema=output_schema(case.catalog_for(catalog), messages),
+        )
         for catalog, case in cases
     ]
     started = time.perf_counter()

@@ -59,23 +59,9 @@ def test_unknown_paths_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert "unknown warp" in capsys.readouterr().err
 
 
-def test_constrained_route_calls_are_asked_for_however_the_harness_spells_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import dataclasses
-
+def test_constrained_route_calls_use_the_route_decoding_switch() -> None:
     import bench.inference as bench_inference
     from harness.backends.base import DecodingConfig
 
     found = bench_inference.constrained_config(64)
-    if "decoding" in {f.name for f in dataclasses.fields(DecodingConfig)}:
-        assert found is not None and found[0].as_dict()["decoding"] == "constrained"
-        return
-    assert found is None  # reported as not available, the run goes on
-
-    def route_with_switch(*args: Any, decoding: str = "free", **kwargs: Any) -> None:
-        """A route() that takes the decoding as a parameter."""
-
-    monkeypatch.setattr(bench_inference, "route", route_with_switch)
-    config, extra = bench_inference.constrained_config(64) or (None, {})
-    assert config == DecodingConfig(64, 1) and extra == {"decoding": "constrained"}
+    assert found == (DecodingConfig(64, 1), {"decoding": "constrained"})

@@ -339,3 +339,14 @@ def test_route_constrained_on_the_transformers_backend(tiny: Any) -> None:
     assert result.status == "called"
     assert result.raw == '{"tool":"track_order","arguments":{"order_id":"ORD-1234"}}'
     assert calls == [{"order_id": "ORD-1234"}]
+
+
+def test_free_decoding_ignores_a_grammar_the_requests_carry(tiny: Any) -> None:
+    """A request may carry its grammar into a free run (the benchmark's do): free decoding
+    must neither fail for want of a matcher nor be steered by it."""
+    with_grammar = _requests(toy_catalog())
+    without = [dataclasses.replace(r, output_schema=None) for r in with_grammar]
+    config = DecodingConfig(max_new_tokens=12, batch_size=4)
+    assert [g.text for g in tiny.generate(with_grammar, config)] == [
+        g.text for g in tiny.generate(without, config)
+    ]

@@ -264,7 +264,11 @@ class HFBackend(Backend):
             for prefix, members in groups.items():
                 members.sort(key=lambda i: len(encoded[i][1]))
                 queue = [(i, encoded[i][1]) for i in members]
-                schemas = {i: requests[i].output_schema for i in members}
+                # free decoding ignores a grammar a request may carry
+                schemas = {
+                    i: requests[i].output_schema if config.mode == "constrained" else None
+                    for i in members
+                }
                 for finished in self._run_queue(prefix, queue, config, schemas):
                     for index, generation in finished:
                         results[index] = generation
