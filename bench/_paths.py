@@ -85,7 +85,20 @@ def backend_path(
     progress: Progress,
 ) -> list[str]:
     """The hand-written loop of the routecheck backend (stops at the JSON close)."""
-    return [g.text for g in backend.generate(requests, config, progress)]
+    plain = dataclasses.replace(config, lookup=0)
+    return [g.text for g in backend.generate(requests, plain, progress)]
+
+
+def backend_lookup_path(
+    backend: HFBackend,
+    requests: Sequence[GenerationRequest],
+    config: DecodingConfig,
+    progress: Progress,
+) -> list[str]:
+    """The same loop with lookup decoding (``--lookup`` draft tokens a step, drafted from
+    the prompts and the ``--lookup-corpus`` answers): what ``--rc-lookup`` saves."""
+    drafted = config if config.lookup else dataclasses.replace(config, lookup=4)
+    return [g.text for g in backend.generate(requests, drafted, progress)]
 
 
 def backend_constrained_path(
@@ -96,7 +109,18 @@ def backend_constrained_path(
 ) -> list[str]:
     """The same loop under constrained decoding with jump-forward (each request's grammar
     from its catalog): what ``--rc-decoding=constrained`` costs or saves."""
-    constrained = dataclasses.replace(config, mode="constrained")
+    constrained = dataclasses.replace(config, mode="constrained", lookup=0)
+    return [g.text for g in backend.generate(requests, constrained, progress)]
+
+
+def backend_constrained_lookup_path(
+    backend: HFBackend,
+    requests: Sequence[GenerationRequest],
+    config: DecodingConfig,
+    progress: Progress,
+) -> list[str]:
+    """Constrained decoding with jump-forward and lookup decoding together."""
+    constrained = dataclasses.replace(config, mode="constrained", lookup=config.lookup or 4)
     return [g.text for g in backend.generate(requests, constrained, progress)]
 
 
@@ -108,7 +132,8 @@ def backend_no_prefix_path(
 ) -> list[str]:
     """The same loop with the system-prompt cache off (what that cache saves)."""
     plain = HFBackend(backend.checkpoint, backend.model, backend.tokenizer, backend.threads, False)
-    return [g.text for g in plain.generate(requests, config, progress)]
+    undrafted = dataclasses.replace(config, lookup=0)
+    return [g.text for g in plain.generate(requests, undrafted, progress)]
 
 
 def backend_eos_path(
@@ -120,7 +145,7 @@ def backend_eos_path(
     """The same loop without the JSON stop (to EOS or ``max_new_tokens``), so it compares
     with continuous batching on equal terms. The ``native`` format's rule is only used for
     its stop: the prompts stay the ``json`` ones (no tools are passed)."""
-    eos_config = dataclasses.replace(config, format="native")
+    eos_config = dataclasses.replace(config, format="native", lookup=0)
     return [g.text for g in backend.generate(requests, eos_config, progress)]
 
 
@@ -205,6 +230,16 @@ PATHS: dict[str, tuple[PathRunner, str, str]] = {
         backend_constrained_path,
         "json",
         "the backend with constrained decoding and jump-forward",
+    ),
+    "backend-lookup": (
+        backend_lookup_path,
+        "json",
+        "the backend with lookup decoding (n-gram drafts verified in one pass)",
+    ),
+    "backend-constrained-lookup": (
+        backend_constrained_lookup_path,
+        "json",
+        "the backend with constrained, jump-forward and lookup decoding",
     ),
     "backend-noprefix": (backend_no_prefix_path, "json", "the backend without its prefix cache"),
     "backend-eos": (backend_eos_path, "eos", "the routecheck backend without its JSON stop"),

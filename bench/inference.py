@@ -33,12 +33,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch
 
 from bench._paths import PATHS
+from harness.backends._hf_lookup import read_lookup_corpus
 from harness.backends.base import DecodingConfig, GenerationRequest
 from harness.backends.hf import HFBackend, cut_after_json, load_hf_backend
 from harness.catalog import Catalog
 from harness.golden import GoldenCase, load_golden
 from harness.grammar import output_schema
-from harness.route import route
+from harness.route import ROUTE_LOOKUP, route
 
 DEFAULT_PATHS = "seed,backend,generate,static,cb"
 
@@ -89,9 +90,11 @@ def _select(args: argparse.Namespace) -> list[tuple[Catalog, GoldenCase]]:
     return cases
 
 
-def constrained_config(max_new_tokens: int) -> tuple[DecodingConfig, dict[str, Any]] | None:
+def constrained_config(
+    max_new_tokens: int, lookup: int = 0
+) -> tuple[DecodingConfig, dict[str, Any]] | None:
     """How route() is asked for constrained decoding: its ``decoding=`` parameter."""
-    return DecodingConfig(max_new_tokens, 1), {"decoding": "constrained"}
+    return DecodingConfig(max_new_tokens, 1, lookup=lookup), {"decoding": "constrained"}
 
 
 def route_latencies(
@@ -101,20 +104,22 @@ def route_latencies(
     config: DecodingConfig,
     extra: dict[str, Any],
     name: str,
-) -> list[float]:
-    """Seconds per single route() call, over ``calls`` cases spread over the selection."""
-    latencies = []
+) -> tuple[list[float], list[str]]:
+    """Seconds per single route() call, over ``calls`` cases spread over the selection,
+    and the raw outputs."""
+    latencies, raws = [], []
     progress = Progress(name, calls)
     for i in range(calls):
         catalog, case = cases[(i * max(1, len(cases) // calls)) % len(cases)]
         tools: dict[str, Callable[..., Any]] = {n: (lambda **kw: kw) for n in catalog.tool_names}
         t0 = time.perf_counter()
-        route(
+        result = route(
             case.text, catalog, backend, tools, answer_directly=lambda r: r, config=config, **extra
         )
         latencies.append(time.perf_counter() - t0)
+        raws.append(result.raw)
         progress(1)
-    return latencies
+    return latencies, raws
 
 
 def _latency_summary(latencies: list[float]) -> dict[str, float | int]:
@@ -144,8 +149,14 @@ def print_summary(report: dict[str, dict[str, Any]], latency: dict[str, Any], n:
     for kind, summary in latency.items():
         if isinstance(summary, dict):
             print(
-                f"route() {kind:12} p50 {summary['p50_seconds']:.2f} s, "
-                f"p95 {summary['p95_seconds']:.2f} s over {summary['calls']} calls"
+                f"route() {kind:18} p50 {summary['p50_seconds']:.2f} s, "
+                f"p95 {summary['p95_seconds']:.2f} s over {summary['calls']} calls, "
+                f"{summary.get('forward_passes_per_call', 0):.1f} forward passes a call"
+                + "".join(
+                    f", {v}/{summary['calls']} identical to {k.removeprefix('identical_to_')}"
+                    for k, v in summary.items()
+                    if k.startswith("identical_to_")
+                )
             )
         else:
             print(f"route() {kind:12} {summary}")
@@ -178,6 +189,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads", type=int, default=None, help="torch threads; default all cores"
     )
     parser.add_argument("--route-calls", type=int, default=20, help="single route() calls to time")
+    parser.add_argument(
+        "--lookup",
+        type=int,
+        default=4,
+        help="draft tokens a step for the backend-lookup paths (default 4)",
+    )
+    parser.add_argument(
+        "--route-lookup",
+        type=int,
+        default=ROUTE_LOOKUP,
+        help=f"draft tokens for route() with lookup decoding (default {ROUTE_LOOKUP}, "
+        "route()'s own); 0 skips those calls",
+    )
+    parser.add_argument(
+        "--lookup-corpus",
+        default="",
+        help="SFT .jsonl file(s), comma-separated, whose answers lookup decoding drafts from",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     return parser
 
@@ -212,7 +241,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"checkpoint {args.checkpoint}: {backend.describe()['kind']}, loaded in {load_s:.1f} s")
     print(f"{len(requests)} cases from {args.golden}, {backend.threads} threads", end=", ")
     print(f"batch {args.batch_size}, max {args.max_new_tokens} new tokens")
-    config = DecodingConfig(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    if args.lookup_corpus:
+        answers = read_lookup_corpus(args.lookup_corpus)
+        backend.add_lookup_corpus(answers)
+        print(f"lookup corpus: {len(answers)} answers from {args.lookup_corpus}")
+    config = DecodingConfig(
+        max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, lookup=args.lookup
+    )
     with torch.inference_mode():  # warm the kernels up for every path alike
         backend.model(input_ids=torch.tensor([[1, 2, 3]], device=backend.device))
 
@@ -254,23 +289,33 @@ def main(argv: list[str] | None = None) -> int:
 
     latency: dict[str, Any] = {}
     if args.route_calls > 0:
-        free = route_latencies(
-            backend,
-            cases,
-            args.route_calls,
-            DecodingConfig(args.max_new_tokens, 1),
-            {},
-            "route free",
-        )
-        latency["free"] = _latency_summary(free)
+        kinds: list[tuple[str, DecodingConfig, dict[str, Any]]] = [
+            ("free", DecodingConfig(args.max_new_tokens, 1), {}),
+        ]
         constrained = constrained_config(args.max_new_tokens)
-        if constrained is None:
-            latency["constrained"] = "not available in the installed harness"
-        else:
-            lat = route_latencies(
-                backend, cases, args.route_calls, *constrained, "route constrained"
+        if constrained is not None:
+            kinds.append(("constrained", *constrained))
+        if args.route_lookup > 0:  # route()'s own default: lookup decoding on
+            for mode in ("free", "constrained"):
+                drafted = DecodingConfig(args.max_new_tokens, 1, lookup=args.route_lookup)
+                kinds.append((f"{mode}+lookup", drafted, {"decoding": mode}))
+        outputs: dict[str, list[str]] = {}
+        for kind, route_config, extra in kinds:
+            passes = backend.forward_passes
+            lat, raws = route_latencies(
+                backend, cases, args.route_calls, route_config, extra, f"route {kind}"
             )
-            latency["constrained"] = _latency_summary(lat)
+            summary: dict[str, Any] = _latency_summary(lat)
+            summary["forward_passes_per_call"] = (
+                backend.forward_passes - passes
+            ) / args.route_calls
+            outputs[kind] = raws
+            plain = kind.removesuffix("+lookup")
+            if plain != kind and plain in outputs:  # lookup decoding must change no answer
+                summary[f"identical_to_{plain}"] = sum(
+                    a == b for a, b in zip(raws, outputs[plain], strict=True)
+                )
+            latency[kind] = summary
 
     print_summary(report, latency, len(requests))
     n = len(requests)
@@ -287,6 +332,11 @@ def main(argv: list[str] | None = None) -> int:
             "loadavg_1_5_15_start_end": [load_before, os.getloadavg()],
             "paths": report,
             "route_latency": latency,
+            "lookup": {
+                "corpus": args.lookup_corpus,
+                "drafted": backend.drafted,
+                "accepted": backend.accepted,
+            },
             "peak_rss_mib": peak_mib(),
         }
         args.json.write_text(json.dumps(payload, indent=2) + "\n")

@@ -64,7 +64,8 @@ def cache_key(
     tools: Sequence[dict[str, Any]] | None = None,
     output_schema: dict[str, Any] | None = None,
 ) -> str:
-    settings = {k: v for k, v in config.as_dict().items() if k != "batch_size"}
+    # batch size and lookup drafts change how fast outputs come, not what they are
+    settings = {k: v for k, v in config.as_dict().items() if k not in ("batch_size", "lookup")}
     if settings.get("mode") == "free":  # keys from before constrained decoding stay valid
         del settings["mode"]
     parts: list[Any] = [fingerprint, settings, list(messages)]

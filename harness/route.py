@@ -23,6 +23,10 @@ from harness.parse import ParseResult
 
 RouteStatus = Literal["called", "no_tool", "invalid", "ungrounded"]
 
+ROUTE_LOOKUP = 12
+"""Lookup decoding's draft length for :func:`route` (a transformers backend's greedy
+output is the same with it; a single request is where drafts save the most)."""
+
 ROUTE_REQUEST_ID = "route"
 """The request id :func:`route` sends; a ``mock:`` replay file answers it with this id."""
 
@@ -64,14 +68,16 @@ def route(
     ``output_format`` (default ``json``) must be the one the model was evaluated in.
     ``decoding`` (``free`` or ``constrained``; default: the config's ``mode``, else
     ``free``) with ``constrained`` lets the model write only valid calls of ``catalog``
-    (transformers backends, json format).
+    (transformers backends, json format). Without ``config`` a transformers backend uses
+    lookup decoding (:data:`ROUTE_LOOKUP` draft tokens, drafted from the request and from the
+    answers given to ``backend.add_lookup_corpus``): the same answer, fewer forward passes.
     """
     fmt = output_format or get_format("json")
     messages = [
         {"role": "system", "content": fmt.system_prompt(catalog)},
         {"role": "user", "content": request},
     ]
-    config = config or DecodingConfig(batch_size=1)
+    config = config or DecodingConfig(batch_size=1, lookup=ROUTE_LOOKUP)
     mode = decoding or config.mode
     check_support(mode, backend.decodings, backend.spec, fmt.name)
     schema = None

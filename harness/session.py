@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.backends import Backend, DecodingConfig, check_format, prevalidate, resolve_backend
+from harness.backends._hf_lookup import read_lookup_corpus
 from harness.errors import CheckpointError, RoutecheckError, RunIncompleteError
 from harness.formats import OutputFormat, get_format
 from harness.formats.folder import resolve_formats
@@ -56,6 +57,8 @@ class EvaluationSession:
     robust_selected: set[str] | None = None
     """Cases the robustness suite perturbs (``None``: every case of the run)."""
     _backend: Backend | None = field(default=None, repr=False)
+    _lookup_answers: list[str] = field(default_factory=list, repr=False)
+    _corpus_added: bool = field(default=False, repr=False)
 
     @classmethod
     def start(cls, settings: RunSettings) -> EvaluationSession:
@@ -75,6 +78,8 @@ class EvaluationSession:
             session._check_format(name)
         if settings.decoding != "free":
             session._check_constrained()
+        if settings.lookup_corpus:
+            session._lookup_answers = read_lookup_corpus(settings.lookup_corpus)
         session._backend = prevalidate(settings.checkpoint, **session.backend_options())
         check_writable(settings.reports_dir, "The reports folder", "--rc-reports-dir")
         if not settings.no_cache:
@@ -219,7 +224,22 @@ class EvaluationSession:
         if self._backend is None:
             options = self.backend_options()
             self._backend = resolve_backend(self.settings.checkpoint or "", **options)
+        if not self._corpus_added:  # only a transformers backend drafts
+            self._corpus_added = True
+            add_corpus = getattr(self._backend, "add_lookup_corpus", None)
+            if self._lookup_answers and add_corpus is not None:
+                add_corpus(self._lookup_answers)
         return self._backend
+
+    def decoding_config(self) -> DecodingConfig:
+        """How this run generates (the same for the golden cases and the robustness suite)."""
+        s = self.settings
+        return DecodingConfig(
+            max_new_tokens=s.max_new_tokens,
+            batch_size=s.batch_size,
+            mode=s.decoding,
+            lookup=s.lookup,
+        )
 
     def run(self) -> RunResults:
         """Generate and score (once), then write results.json and the report.
@@ -238,11 +258,7 @@ class EvaluationSession:
             results = run_suite(
                 self.sets,
                 backend,
-                DecodingConfig(
-                    max_new_tokens=settings.max_new_tokens,
-                    batch_size=settings.batch_size,
-                    mode=settings.decoding,
-                ),
+                self.decoding_config(),
                 keys=keys,
                 gates=settings.gates,
                 gate_split=settings.gate_split,  # type: ignore[arg-type]
@@ -305,11 +321,7 @@ class EvaluationSession:
         settings = self.settings
         explorer = Explorer(
             backend,
-            DecodingConfig(
-                max_new_tokens=settings.max_new_tokens,
-                batch_size=settings.batch_size,
-                mode=settings.decoding,
-            ),
+            self.decoding_config(),
             get_format(settings.format, backend),
             cache,
         )

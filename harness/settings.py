@@ -173,6 +173,21 @@ class RunSettings:
             "the catalog lets a transformers checkpoint write only valid calls, json format)."
         },
     )
+    lookup: int = field(
+        default=0,
+        metadata={
+            "help": "Lookup decoding (transformers checkpoints): draft tokens each decode step "
+            "verifies, taken from the prompt and the lookup corpus; 0 turns it off. Outputs "
+            "are the same, only faster; other backends ignore it."
+        },
+    )
+    lookup_corpus: str = field(
+        default="",
+        metadata={
+            "help": "SFT .jsonl file(s), comma-separated, whose assistant answers lookup "
+            "decoding drafts from (the data the checkpoint was trained on)."
+        },
+    )
     gates: GateConfig = field(default_factory=GateConfig)
     format_forced: bool = field(
         default=False,
@@ -210,6 +225,8 @@ class RunSettings:
             raise RoutecheckError(check_format_name(self.format))
         if self.max_listed < 0:
             raise SettingsError("max-listed must be 0 or a positive integer")
+        if self.lookup < 0:
+            raise SettingsError("lookup must be 0 (off) or a positive integer")
         if self.max_new_tokens < 1 or self.batch_size < 1:
             raise SettingsError("max-new-tokens and batch-size must be positive integers")
         if self.judge_decides not in ("judge", "similar"):

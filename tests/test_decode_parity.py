@@ -47,6 +47,7 @@ def recording(backend: HFBackend, prefix_cache: bool) -> RecordingBackend:
         backend.checkpoint, backend.model, backend.tokenizer, backend.threads, prefix_cache
     )
     rec.tokens = {}
+    rec.add_lookup_sequences(backend._lookup_corpus)  # lookup decoding drafts from the same
     return rec
 
 
@@ -176,3 +177,25 @@ def test_reference_router_matches_model_generate_token_for_token(monkeypatch: An
         GenerationRequest(id=c.key, messages=c.chat(golden.catalog.system_prompt())) for c in picked
     ]
     assert_parity(router, requests, DecodingConfig(max_new_tokens=128, batch_size=4))
+
+
+def test_requests_each_with_its_own_system_prompt_decode_together(tiny: HFBackend) -> None:
+    """Per-case tools give every request its own system prompt: no prefix is shared, so the
+    requests are batched as whole prompts (not one at a time), with the same tokens."""
+    base = tiny_requests()[:5]
+    requests = [
+        GenerationRequest(
+            id=r.id,
+            messages=[
+                {"role": "system", "content": f"{r.messages[0]['content']} Case {i}."},
+                r.messages[1],
+            ],
+        )
+        for i, r in enumerate(base)
+    ]
+    config = DecodingConfig(max_new_tokens=12, batch_size=5)
+    assert_parity(tiny, requests, config)
+    before = tiny.forward_passes
+    tiny.generate(requests, config)
+    passes = tiny.forward_passes - before
+    assert passes <= 12  # one batch: a prefill and at most 11 steps, not 5 x 12 passes

@@ -35,6 +35,7 @@ import torch
 from transformers import DynamicCache, GenerationConfig
 
 from harness.backends._hf_fingerprint import file_sha256
+from harness.backends._hf_lookup import LookupDrafter
 from harness.backends.base import (
     Backend,
     DecodingConfig,
@@ -85,6 +86,8 @@ class _Row:
     truncated: bool = False  # max_new_tokens reached first
     matcher: Any = None  # constrained decoding: the row's grammar state
     fed: int = 0  # how many of ``tokens`` the key/value cache holds
+    context: list[int] = field(default_factory=list)  # lookup decoding: the prompt's tokens
+    draft: list[int] = field(default_factory=list)  # lookup decoding: tokens to verify next
 
     @property
     def finished(self) -> bool:
@@ -184,6 +187,11 @@ class HFBackend(Backend):
         self.forward_passes = 0
         """Model calls so far (prefills and steps), to measure what jump-forward saves."""
         self._constrainer: Any = None
+        self._lookup_corpus: list[list[int]] = []
+        self._drafters: dict[int, LookupDrafter] = {}
+        self.drafted = 0
+        """Lookup decoding: draft tokens proposed so far, and how many the model kept."""
+        self.accepted = 0
 
     # -- prompts ---------------------------------------------------------------------
 
@@ -259,6 +267,16 @@ class HFBackend(Backend):
         groups: dict[tuple[int, ...], list[int]] = {}
         for index, (prefix, _) in enumerate(encoded):
             groups.setdefault(prefix, []).append(index)
+        # A system prompt no other request shares (each case with its own tools) saves
+        # nothing as a cached prefix, and alone in its group it would decode at batch size
+        # 1: such requests run together as whole, left-padded prompts instead.
+        alone = [m[0] for p, m in groups.items() if p and len(m) == 1]
+        if len(alone) > 1:
+            for index in alone:
+                prefix, suffix = encoded[index]
+                del groups[prefix]
+                encoded[index] = ((), [*prefix, *suffix])
+                groups.setdefault((), []).append(index)
         results: list[Generation | None] = [None] * len(requests)
         with torch.inference_mode():
             for prefix, members in groups.items():
@@ -292,6 +310,7 @@ class HFBackend(Backend):
     ) -> Iterator[list[tuple[int, Generation]]]:
         pending = deque(queue)
         refill_at = max(1, config.batch_size // 4)
+        drafter = self._drafter(config.lookup)
         rows: list[_Row] = []
         state: _State | None = None
         while pending or rows:
@@ -299,9 +318,20 @@ class HFBackend(Backend):
             if pending and (not rows or free >= min(refill_at, len(pending))):
                 admitted = [pending.popleft() for _ in range(min(free, len(pending)))]
                 new_rows = [self._new_row(index, schemas.get(index)) for index, _ in admitted]
-                suffixes = [s + row.tokens for (_, s), row in zip(admitted, new_rows, strict=True)]
-                new_state, logits = self._prefill(prefix, suffixes)
-                self._advance(new_rows, logits, config)
+                if drafter is not None:
+                    for (_, s), row in zip(admitted, new_rows, strict=True):
+                        row.context = [*prefix, *s]
+                        self._propose(drafter, row, config)
+                suffixes = [
+                    s + row.tokens + row.draft
+                    for (_, s), row in zip(admitted, new_rows, strict=True)
+                ]
+                positions = 1 + max(len(row.draft) for row in new_rows)
+                new_state, logits = self._prefill(prefix, suffixes, positions)
+                if drafter is None:
+                    self._advance(new_rows, logits[:, -1], config)
+                else:
+                    self._verify(new_state, new_rows, logits, config)
                 state = new_state if state is None else _merge(state, new_state)
                 rows.extend(new_rows)
             done = [row for row in rows if row.finished]
@@ -312,12 +342,20 @@ class HFBackend(Backend):
                 state = _select(state, keep) if rows and state is not None else None
                 continue  # refill before the next step
             assert state is not None
-            self._advance(rows, self._step(state, rows), config)
+            if drafter is not None:
+                for row in rows:
+                    self._propose(drafter, row, config)
+            logits = self._step(state, rows)
+            if drafter is None:
+                self._advance(rows, logits[:, -1], config)
+            else:
+                self._verify(state, rows, logits, config)
 
     def _step(self, state: _State, rows: list[_Row]) -> Any:
         """One forward pass over each row's tokens not yet in the cache (its last pick, plus
-        any forced tokens), left-padded to the longest; returns each row's next logits."""
-        pending = [row.tokens[row.fed :] for row in rows]
+        any forced tokens, plus its lookup draft), left-padded to the longest; returns the
+        logits of the last ``1 + longest draft`` positions of each row."""
+        pending = [row.tokens[row.fed :] + row.draft for row in rows]
         width = max(len(p) for p in pending)
         feed = [[self.pad_id] * (width - len(p)) + p for p in pending]
         new = torch.tensor(
@@ -332,18 +370,75 @@ class HFBackend(Backend):
             attention_mask=state.mask,
             position_ids=(state.positions[:, None] + offsets).clamp(min=0),
             use_cache=True,
-            logits_to_keep=1,
+            logits_to_keep=1 + max(len(row.draft) for row in rows),
             **{CACHE_KEYWORD: state.cache},
         )
         state.cache = getattr(out, CACHE_KEYWORD)
         state.positions = state.positions + counts
         for row in rows:
             row.fed = len(row.tokens)
-        return out.logits[:, -1]
+        return out.logits
 
-    def _prefill(self, prefix: tuple[int, ...], suffixes: list[list[int]]) -> tuple[_State, Any]:
+    def _propose(self, drafter: LookupDrafter, row: _Row, config: DecodingConfig) -> None:
+        room = config.max_new_tokens - len(row.tokens) - 1
+        row.draft = drafter.propose(row.context + row.tokens, len(row.context), room)
+        self.drafted += len(row.draft)
+
+    def _drafter(self, tokens: int) -> LookupDrafter | None:
+        if tokens <= 0:
+            return None
+        if tokens not in self._drafters:
+            drafter = self._drafters[tokens] = LookupDrafter(tokens)
+            drafter.add(self._lookup_corpus)
+        return self._drafters[tokens]
+
+    def add_lookup_corpus(self, texts: Sequence[str]) -> None:
+        """Texts the model was trained to write (its SFT answers): lookup decoding drafts
+        from them as well as from each prompt. Outputs do not change, only their speed."""
+        self.add_lookup_sequences(
+            [self.tokenizer.encode(t, add_special_tokens=False) for t in texts]
+        )
+
+    def add_lookup_sequences(self, sequences: Sequence[Sequence[int]]) -> None:
+        """:meth:`add_lookup_corpus` with token ids."""
+        copies = [list(s) for s in sequences]
+        self._lookup_corpus.extend(copies)
+        for drafter in self._drafters.values():
+            drafter.add(copies)
+
+    def _verify(self, state: _State, rows: list[_Row], logits: Any, config: DecodingConfig) -> None:
+        """Keep each row's draft tokens while they are the model's greedy picks (or the text
+        the grammar forces after them), then its first own pick; mask the rejected draft
+        tokens out of the cache."""
+        width = logits.shape[1] - 1
+        for k, row in enumerate(rows):
+            draft, row.draft = row.draft, []
+            kept = 0
+            while True:
+                before = len(row.tokens)
+                self._advance_row(row, logits[k, width - len(draft) + kept], config)
+                new = row.tokens[before:]  # the pick, and any forced tokens after it
+                same = 0
+                while (
+                    same < len(new) and kept + same < len(draft) and new[same] == draft[kept + same]
+                ):
+                    same += 1
+                kept += same  # these the cache already holds, at the right positions
+                row.fed += same
+                if same < len(new) or row.finished or not new:
+                    break
+            self.accepted += kept
+            rejected = len(draft) - kept
+            if rejected:
+                state.mask[k, state.mask.shape[1] - rejected :] = 0
+                state.positions[k] -= rejected
+
+    def _prefill(
+        self, prefix: tuple[int, ...], suffixes: list[list[int]], keep: int = 1
+    ) -> tuple[_State, Any]:
         """Run new prompts through the model: ``[prefix][padding][request]`` rows whose
-        prefix comes from the cache, or left-padded prompts when there is no prefix."""
+        prefix comes from the cache, or left-padded prompts when there is no prefix.
+        Returns the logits of the last ``keep`` positions."""
         width = max(len(s) for s in suffixes)
         rows, masks = [], []
         for s in suffixes:
@@ -364,11 +459,11 @@ class HFBackend(Backend):
             attention_mask=mask,
             position_ids=positions,
             use_cache=True,
-            logits_to_keep=1,
+            logits_to_keep=keep,
             **{CACHE_KEYWORD: cache},
         )
         state = _State(cache=getattr(out, CACHE_KEYWORD), mask=mask, positions=mask.sum(-1))
-        return state, out.logits[:, -1]
+        return state, out.logits
 
     # -- constrained decoding (harness.backends._hf_constrained) --------------------
 
@@ -423,20 +518,23 @@ class HFBackend(Backend):
 
     def _advance(self, rows: list[_Row], logits: Any, config: DecodingConfig) -> None:
         """Append each row's greedy next token and see whether the row is finished."""
-        stop_at_json = config.format == "json"
-        for k, (row, token) in enumerate(zip(rows, logits.argmax(-1).tolist(), strict=True)):
-            if row.matcher is not None:
-                self._advance_constrained(row, logits[k], config)
-                continue
-            row.tokens.append(int(token))
-            if token in self.eos_set:
-                row.ended = True
-            elif stop_at_json and json_object_end(
-                self.tokenizer.decode(row.tokens, skip_special_tokens=True)
-            ):
-                row.closed = True
-            elif len(row.tokens) >= config.max_new_tokens:
-                row.truncated = True
+        for k, row in enumerate(rows):
+            self._advance_row(row, logits[k], config)
+
+    def _advance_row(self, row: _Row, logits: Any, config: DecodingConfig) -> None:
+        if row.matcher is not None:
+            self._advance_constrained(row, logits, config)
+            return
+        token = int(logits.argmax())
+        row.tokens.append(token)
+        if token in self.eos_set:
+            row.ended = True
+        elif config.format == "json" and json_object_end(
+            self.tokenizer.decode(row.tokens, skip_special_tokens=True)
+        ):
+            row.closed = True
+        elif len(row.tokens) >= config.max_new_tokens:
+            row.truncated = True
 
     def _result(self, row: _Row, config: DecodingConfig) -> Generation:
         if config.format == "json":

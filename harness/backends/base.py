@@ -37,7 +37,18 @@ class DecodingConfig:
         },
     )
 
+    lookup: int = field(
+        default=0,
+        metadata={
+            "help": "Lookup decoding: draft tokens a step verifies, taken from n-gram matches "
+            "in the prompt and the backend's lookup corpus (0: off). The output is the "
+            "model's greedy output either way, so it is not in the cache key."
+        },
+    )
+
     def __post_init__(self) -> None:
+        if self.lookup < 0:
+            raise ValueError(f"lookup must be >= 0, got {self.lookup}")
         if self.mode not in ("free", "constrained"):
             raise ValueError(f"mode must be free or constrained, got {self.mode!r}")
         if self.max_new_tokens < 1:

@@ -1,0 +1,199 @@
+"""Lookup decoding: n-gram drafts verified in one pass change no output, only the speed."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from harness.backends._hf_lookup import LookupDrafter
+from harness.backends.base import DecodingConfig
+from harness.outputcache import cache_key
+
+# -- the drafter ----------------------------------------------------------------------------
+
+
+def test_a_tail_seen_in_the_context_proposes_what_followed_it_most_recently() -> None:
+    drafter = LookupDrafter(4)
+    context = [1, 2, 3, 9, 9, 2, 3, 7, 8, 5, 6, 2, 3]
+    # tail (2, 3) occurred twice; the later occurrence is followed by 7 8 5 6
+    assert drafter.propose(context, start=len(context) - 1) == [7, 8, 5, 6]
+    assert drafter.propose(context, start=len(context) - 1, limit=2) == [7, 8]
+
+
+def test_the_longest_tail_wins_and_the_corpus_answers_when_the_context_cannot() -> None:
+    drafter = LookupDrafter(3)
+    drafter.add([[40, 41, 42, 43, 44], [40, 41, 50], [40, 41, 42, 43, 44]])
+    assert drafter.propose([7, 40, 41], start=1) == [42, 43, 44]  # most frequent continuation
+    # the context holds (41,) followed by 99, but the corpus knows the longer tail (40, 41)
+    assert drafter.propose([41, 99, 40, 41], start=2) == [42, 43, 44]
+    # at equal length the context comes first: a copied id is in the request
+    assert drafter.propose([40, 41, 77, 40, 41], start=3) == [77, 40, 41]
+    assert drafter.propose([5, 6], start=1) == []  # nothing known
+
+
+def test_an_output_not_begun_yet_gets_the_corpus_most_common_opening() -> None:
+    drafter = LookupDrafter(2)
+    assert drafter.propose([1, 2, 3], start=3) == []
+    drafter.add([[10, 11, 12], [10, 11, 13], [20, 21]])
+    assert drafter.propose([1, 2, 3], start=3) == [10, 11]
+    assert drafter.corpus_size > 0
+    with pytest.raises(ValueError, match="at least 1"):
+        LookupDrafter(0)
+
+
+def test_lookup_is_checked_and_kept_out_of_the_cache_key() -> None:
+    with pytest.raises(ValueError, match="lookup must be >= 0"):
+        DecodingConfig(lookup=-1)
+    plain, drafted = DecodingConfig(), DecodingConfig(lookup=12)
+    messages = [{"role": "user", "content": "hi"}]
+    assert cache_key("fp", plain, messages) == cache_key("fp", drafted, messages)
+    assert drafted.as_dict()["lookup"] == 12  # but recorded with the run's settings
+
+
+# -- the backend: token for token against model.generate, free and constrained ---------------
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from tests.test_decode_parity import (  # noqa: E402
+    _isolated_cache,  # noqa: F401  (the fixture isolates the output cache)
+    assert_parity,
+    recording,
+    reference_tokens,
+    tiny,  # noqa: F401  (the tiny model fixture)
+    tiny_requests,
+)
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 6])
+@pytest.mark.parametrize("lookup", [3, 12])
+def test_lookup_decoding_matches_model_generate_token_for_token(
+    tiny: Any,  # noqa: F811
+    batch_size: int,
+    lookup: int,
+) -> None:
+    # A corpus of the model's own answers: most drafts are right, some are cut short.
+    config = DecodingConfig(max_new_tokens=24, batch_size=batch_size)
+    answers = [reference_tokens(tiny, r, config) for r in tiny_requests()]
+    tiny._lookup_corpus = [a[: 3 + i] for i, a in enumerate(answers)]
+    try:
+        assert_parity(tiny, tiny_requests(), dataclasses.replace(config, lookup=lookup))
+    finally:
+        tiny._lookup_corpus = []
+
+
+def test_drafts_from_the_model_own_answers_save_forward_passes(tiny: Any) -> None:  # noqa: F811
+    config = DecodingConfig(max_new_tokens=24, batch_size=1)
+    requests = tiny_requests()
+    plain = recording(tiny, True)
+    plain.generate(requests, config)
+    answers = [plain.tokens[i] for i in range(len(requests))]
+    drafted = recording(tiny, True)
+    drafted.add_lookup_sequences(answers)
+    before = drafted.forward_passes
+    out = drafted.generate(requests, dataclasses.replace(config, lookup=8))
+    assert [drafted.tokens[i] for i in range(len(requests))] == answers
+    assert drafted.accepted > 0 and drafted.accepted <= drafted.drafted
+    tokens = sum(g.new_tokens or 0 for g in out)
+    assert drafted.forward_passes - before < tokens / 2  # most tokens came in drafts
+
+
+def test_constrained_lookup_writes_what_constrained_decoding_writes(
+    tiny: Any,  # noqa: F811
+) -> None:
+    from harness.grammar import output_schema
+    from tests.tinymodel import toy_catalog
+
+    catalog = toy_catalog()
+    requests = [
+        dataclasses.replace(r, output_schema=output_schema(catalog, r.messages))
+        for r in tiny_requests()
+    ]
+    config = DecodingConfig(max_new_tokens=40, batch_size=2, mode="constrained")
+    plain = recording(tiny, True)
+    want = [g.text for g in plain.generate(requests, config)]
+    answers = [plain.tokens[i] for i in range(len(requests))]
+    drafted = recording(tiny, True)
+    drafted.add_lookup_sequences([a[: len(a) // 2 + 2] for a in answers])
+    got = drafted.generate(requests, dataclasses.replace(config, lookup=6))
+    assert [g.text for g in got] == want
+    assert [drafted.tokens[i] for i in range(len(requests))] == answers
+    assert drafted.accepted > 0
+
+
+def test_route_drafts_by_default_and_answers_as_without_drafts(tiny: Any) -> None:  # noqa: F811
+    from harness.route import ROUTE_LOOKUP, route
+    from tests.tinymodel import toy_catalog
+
+    catalog = toy_catalog()
+    tools = {name: (lambda **kw: kw) for name in catalog.tool_names}
+    request = "Please cancel ORD-5555, I changed my mind and do not want it any more, thanks."
+    plain = route(request, catalog, tiny, tools, config=DecodingConfig(batch_size=1))
+    drafted_before = tiny.drafted
+    default = route(request, catalog, tiny, tools)
+    assert default.raw == plain.raw
+    assert ROUTE_LOOKUP > 0 and tiny.drafted > drafted_before  # the default drafted
+
+
+# -- the run options ------------------------------------------------------------------------
+
+
+def test_the_lookup_corpus_is_read_from_sft_rows_and_bad_files_are_named(tmp_path: Any) -> None:
+    import json
+
+    from harness.backends._hf_lookup import read_lookup_corpus
+    from harness.errors import SettingsError
+    from harness.settings import RunSettings
+
+    good = tmp_path / "sft.jsonl"
+    rows = [
+        {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "A"}]},
+        {"messages": [{"role": "assistant", "content": "B"}, {"role": "assistant", "content": ""}]},
+    ]
+    good.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert read_lookup_corpus(f"{good}, {good}") == ["A", "B", "A", "B"]
+    with pytest.raises(SettingsError, match=r"missing\.jsonl.*not found.*SFT"):
+        read_lookup_corpus(str(tmp_path / "missing.jsonl"))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": []}\n{"text": "x"}\n')
+    with pytest.raises(SettingsError, match=r"bad\.jsonl:2: expected an SFT row"):
+        read_lookup_corpus(str(bad))
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
+    with pytest.raises(SettingsError, match="no assistant answer"):
+        read_lookup_corpus(str(empty))
+    with pytest.raises(SettingsError, match="lookup must be 0"):
+        RunSettings(lookup=-2)
+
+
+def test_a_run_hands_its_lookup_settings_and_corpus_to_the_backend(tmp_path: Any) -> None:
+    import json
+    from pathlib import Path
+
+    from harness.errors import SettingsError
+    from harness.session import EvaluationSession
+    from harness.settings import build_settings
+    from tests.tinymodel import build_tiny_model, build_tokenizer
+
+    golden = str(Path(__file__).parent.parent / "golden" / "customer_support")
+    common = {"golden": golden, "reports_dir": str(tmp_path / "reports")}
+    missing = build_settings(
+        common, {"checkpoint": "no/such/model", "lookup": 4, "lookup_corpus": "nope.jsonl"}
+    )
+    with pytest.raises(SettingsError, match=r"nope\.jsonl"):  # refused before any model loads
+        EvaluationSession.start(missing)
+    corpus = tmp_path / "sft.jsonl"
+    answer = '{"tool":"no_tool","reason":"greeting"}'
+    corpus.write_text(json.dumps({"messages": [{"role": "assistant", "content": answer}]}) + "\n")
+    model = build_tiny_model(tmp_path / "model", build_tokenizer(tmp_path / "tokenizer"))
+    settings = build_settings(
+        common, {"checkpoint": str(model), "lookup": 4, "lookup_corpus": str(corpus)}
+    )
+    session = EvaluationSession.start(settings)
+    assert session.decoding_config().lookup == 4
+    backend = session.backend()
+    want = backend.tokenizer.encode(answer, add_special_tokens=False)
+    assert backend._lookup_corpus == [want]
+    assert session.backend() is backend and backend._lookup_corpus == [want]  # added once
