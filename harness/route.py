@@ -23,7 +23,7 @@ from harness.parse import ParseResult
 
 RouteStatus = Literal["called", "no_tool", "invalid", "ungrounded"]
 
-ROUTE_LOOKUP = 12
+ROUTE_LOOKUP = 8
 """Lookup decoding's draft length for :func:`route` (a transformers backend's greedy
 output is the same with it; a single request is where drafts save the most)."""
 

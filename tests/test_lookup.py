@@ -31,6 +31,9 @@ def test_the_longest_tail_wins_and_the_corpus_answers_when_the_context_cannot() 
     # at equal length the context comes first: a copied id is in the request
     assert drafter.propose([40, 41, 77, 40, 41], start=3) == [77, 40, 41]
     assert drafter.propose([5, 6], start=1) == []  # nothing known
+    # a one-token tail in the row's own text loses to a longer tail in the corpus
+    assert drafter.propose([9, 41, 55, 40, 41], start=2) == [42, 43, 44]
+    assert drafter.propose([9, 41, 55, 8, 41], start=2) == [55, 8, 41]
 
 
 def test_an_output_not_begun_yet_gets_the_corpus_most_common_opening() -> None:

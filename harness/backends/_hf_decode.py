@@ -320,7 +320,7 @@ class HFBackend(Backend):
                 new_rows = [self._new_row(index, schemas.get(index)) for index, _ in admitted]
                 if drafter is not None:
                     for (_, s), row in zip(admitted, new_rows, strict=True):
-                        row.context = [*prefix, *s]
+                        row.context = list(s)  # the request: the system prompt is shared
                         self._propose(drafter, row, config)
                 suffixes = [
                     s + row.tokens + row.draft

@@ -7,7 +7,8 @@ one at a time, and a decode step on a CPU costs the same for one token as for te
 bound by reading the weights). So before a step, each row proposes a *draft*: the tokens
 that followed the last few tokens it wrote, wherever they occurred before
 
-* in the row's own context (its prompt and what it wrote so far: prompt lookup), or
+* in the row's own context (its request and what it wrote so far: prompt lookup; the
+  system prompt a catalog shares is left out, its examples would draft ``"..."``), or
 * in a corpus of texts the model was trained to write (:meth:`LookupDrafter.add`),
 
 and the step feeds the draft with the row's pending tokens. The model's greedy pick after
@@ -64,10 +65,10 @@ class LookupDrafter:
         """A draft to follow ``context`` (prompt then output so far; the output begins at
         ``start``), possibly empty.
 
-        An output not begun yet gets the corpus's most common opening. Otherwise the longest
-        tail that occurred earlier wins; at equal length the row's own context (its most
-        recent occurrence) comes before the corpus, since a copied value such as an id is in
-        the request, not in the corpus.
+        An output not begun yet gets the corpus's most common opening. Otherwise tails are
+        tried longest first, the context before the corpus: a copied value such as an id is
+        in the request, not in the corpus. A one-token tail matches too easily in the row's
+        own text (``":"`` follows every key), so the corpus's longer tails come before it.
         """
         k = self.tokens if limit is None else min(self.tokens, limit)
         if k <= 0 or not context:
@@ -76,16 +77,21 @@ class LookupDrafter:
         if end <= start:
             best = self._starts.most_common(1)
             return list(best[0][0][:k]) if best else []
-        for n in range(min(MAX_NGRAM, end - 1), 0, -1):
+        longest = min(MAX_NGRAM, end - 1)
+        order = [(n, "context") for n in range(longest, 1, -1)]
+        order += [(n, "corpus") for n in range(longest, 1, -1)]
+        order += [(1, "context"), (1, "corpus")]
+        for n, source in order:
             tail = list(context[end - n :])
+            if source == "corpus":
+                found = self._best.get(tuple(tail))
+                if found:
+                    return list(found[:k])
+                continue
             first = tail[0]
-            # most recent earlier occurrence whose continuation is known
-            for i in range(end - n - 1, -1, -1):
+            for i in range(end - n - 1, -1, -1):  # the most recent earlier occurrence
                 if context[i] == first and list(context[i : i + n]) == tail:
                     return list(context[i + n : i + n + k])
-            found = self._best.get(tuple(tail))
-            if found:
-                return list(found[:k])
         return []
 
 
