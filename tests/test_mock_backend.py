@@ -128,6 +128,7 @@ def test_decoding_config() -> None:
         "batch_size": 16,
         "format": "json",
         "mode": "free",
+        "lookup": 0,
     }
     with pytest.raises(ValueError, match="max_new_tokens must be >= 1"):
         DecodingConfig(max_new_tokens=0)
