@@ -39,7 +39,7 @@ from harness.backends.hf import HFBackend, cut_after_json, load_hf_backend
 from harness.catalog import Catalog
 from harness.golden import GoldenCase, load_golden
 from harness.grammar import output_schema
-from harness.route import ROUTE_LOOKUP, route
+from harness.route import ROUTE_LOOKUP, ROUTE_LOOKUP_TREE, route
 
 DEFAULT_PATHS = "seed,backend,generate,static,cb"
 
@@ -203,6 +203,19 @@ def build_parser() -> argparse.ArgumentParser:
         "route()'s own); 0 skips those calls",
     )
     parser.add_argument(
+        "--lookup-tree",
+        type=int,
+        default=0,
+        help="draft tree size for the backend-lookup paths (default 0: a single draft)",
+    )
+    parser.add_argument(
+        "--route-lookup-tree",
+        type=int,
+        default=ROUTE_LOOKUP_TREE,
+        help=f"draft tree size for route() with lookup decoding (default {ROUTE_LOOKUP_TREE}, "
+        "route()'s own); with a tree, constrained calls with a single draft are timed too",
+    )
+    parser.add_argument(
         "--lookup-corpus",
         default="",
         help="SFT .jsonl file(s), comma-separated, whose answers lookup decoding drafts from",
@@ -246,7 +259,10 @@ def main(argv: list[str] | None = None) -> int:
         backend.add_lookup_corpus(answers)
         print(f"lookup corpus: {len(answers)} answers from {args.lookup_corpus}")
     config = DecodingConfig(
-        max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, lookup=args.lookup
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+        lookup=args.lookup,
+        lookup_tree=args.lookup_tree,
     )
     with torch.inference_mode():  # warm the kernels up for every path alike
         backend.model(input_ids=torch.tensor([[1, 2, 3]], device=backend.device))
@@ -296,9 +312,15 @@ def main(argv: list[str] | None = None) -> int:
         if constrained is not None:
             kinds.append(("constrained", *constrained))
         if args.route_lookup > 0:  # route()'s own default: lookup decoding on
+            tree = args.route_lookup_tree
             for mode in ("free", "constrained"):
-                drafted = DecodingConfig(args.max_new_tokens, 1, lookup=args.route_lookup)
+                drafted = DecodingConfig(
+                    args.max_new_tokens, 1, lookup=args.route_lookup, lookup_tree=tree
+                )
                 kinds.append((f"{mode}+lookup", drafted, {"decoding": mode}))
+            if tree > 0:  # what the tree adds over a single draft
+                single = DecodingConfig(args.max_new_tokens, 1, lookup=args.route_lookup)
+                kinds.append(("constrained+single-draft", single, {"decoding": "constrained"}))
         outputs: dict[str, list[str]] = {}
         for kind, route_config, extra in kinds:
             passes = backend.forward_passes
@@ -310,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
                 backend.forward_passes - passes
             ) / args.route_calls
             outputs[kind] = raws
-            plain = kind.removesuffix("+lookup")
+            plain = kind.split("+")[0]
             if plain != kind and plain in outputs:  # lookup decoding must change no answer
                 summary[f"identical_to_{plain}"] = sum(
                     a == b for a, b in zip(raws, outputs[plain], strict=True)
@@ -334,6 +356,10 @@ def main(argv: list[str] | None = None) -> int:
             "route_latency": latency,
             "lookup": {
                 "corpus": args.lookup_corpus,
+                "draft_tokens": args.lookup,
+                "tree": args.lookup_tree,
+                "route_draft_tokens": args.route_lookup,
+                "route_tree": args.route_lookup_tree,
                 "drafted": backend.drafted,
                 "accepted": backend.accepted,
             },

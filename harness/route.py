@@ -23,9 +23,13 @@ from harness.parse import ParseResult
 
 RouteStatus = Literal["called", "no_tool", "invalid", "ungrounded"]
 
-ROUTE_LOOKUP = 8
-"""Lookup decoding's draft length for :func:`route` (a transformers backend's greedy
+ROUTE_LOOKUP = 16
+"""Lookup decoding's draft depth for :func:`route` (a transformers backend's greedy
 output is the same with it; a single request is where drafts save the most)."""
+
+ROUTE_LOOKUP_TREE = 16
+"""How many draft tokens :func:`route` verifies a pass, as a tree of the likeliest
+continuations (a pass of one request costs about as much for 16 tokens as for one)."""
 
 ROUTE_REQUEST_ID = "route"
 """The request id :func:`route` sends; a ``mock:`` replay file answers it with this id."""
@@ -69,15 +73,18 @@ def route(
     ``decoding`` (``free`` or ``constrained``; default: the config's ``mode``, else
     ``free``) with ``constrained`` lets the model write only valid calls of ``catalog``
     (transformers backends, json format). Without ``config`` a transformers backend uses
-    lookup decoding (:data:`ROUTE_LOOKUP` draft tokens, drafted from the request and from the
-    answers given to ``backend.add_lookup_corpus``): the same answer, fewer forward passes.
+    lookup decoding (a tree of :data:`ROUTE_LOOKUP_TREE` draft tokens, up to
+    :data:`ROUTE_LOOKUP` deep, drafted from the request and from the answers given to
+    ``backend.add_lookup_corpus``): the same answer, fewer forward passes.
     """
     fmt = output_format or get_format("json")
     messages = [
         {"role": "system", "content": fmt.system_prompt(catalog)},
         {"role": "user", "content": request},
     ]
-    config = config or DecodingConfig(batch_size=1, lookup=ROUTE_LOOKUP)
+    config = config or DecodingConfig(
+        batch_size=1, lookup=ROUTE_LOOKUP, lookup_tree=ROUTE_LOOKUP_TREE
+    )
     mode = decoding or config.mode
     check_support(mode, backend.decodings, backend.spec, fmt.name)
     schema = None

@@ -239,6 +239,7 @@ class EvaluationSession:
             batch_size=s.batch_size,
             mode=s.decoding,
             lookup=s.lookup,
+            lookup_tree=s.lookup_tree,
         )
 
     def run(self) -> RunResults:

@@ -181,6 +181,14 @@ class RunSettings:
             "are the same, only faster; other backends ignore it."
         },
     )
+    lookup_tree: int = field(
+        default=0,
+        metadata={
+            "help": "Lookup decoding as a token tree: up to this many draft tokens a step, the "
+            "likeliest continuations (--rc-lookup deep); 0 drafts a single continuation. "
+            "Pays off for one request at a time more than for large batches."
+        },
+    )
     lookup_corpus: str = field(
         default="",
         metadata={
@@ -227,6 +235,10 @@ class RunSettings:
             raise SettingsError("max-listed must be 0 or a positive integer")
         if self.lookup < 0:
             raise SettingsError("lookup must be 0 (off) or a positive integer")
+        if self.lookup_tree < 0:
+            raise SettingsError("lookup_tree must be 0 (a single draft) or a positive integer")
+        if self.lookup_tree and not self.lookup:
+            raise SettingsError("lookup_tree needs lookup: give --rc-lookup N, the tree's depth")
         if self.max_new_tokens < 1 or self.batch_size < 1:
             raise SettingsError("max-new-tokens and batch-size must be positive integers")
         if self.judge_decides not in ("judge", "similar"):

@@ -177,6 +177,17 @@ def test_reference_router_matches_model_generate_token_for_token(monkeypatch: An
         GenerationRequest(id=c.key, messages=c.chat(golden.catalog.system_prompt())) for c in picked
     ]
     assert_parity(router, requests, DecodingConfig(max_new_tokens=128, batch_size=4))
+    # route()'s lookup decoding: tree drafts from the request and the trained answers
+    from harness.backends._hf_lookup import read_lookup_corpus
+    from harness.route import ROUTE_LOOKUP, ROUTE_LOOKUP_TREE
+
+    router.add_lookup_corpus(
+        read_lookup_corpus(str(ROOT / "data" / "customer_support_round1.jsonl"))
+    )
+    tree = DecodingConfig(
+        max_new_tokens=128, batch_size=1, lookup=ROUTE_LOOKUP, lookup_tree=ROUTE_LOOKUP_TREE
+    )
+    assert_parity(router, requests, tree)
 
 
 def test_requests_each_with_its_own_system_prompt_decode_together(tiny: HFBackend) -> None:

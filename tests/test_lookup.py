@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from harness.backends._hf_lookup import LookupDrafter
+from harness.backends._hf_lookup import LookupDrafter, PromptIndex
 from harness.backends.base import DecodingConfig
 from harness.outputcache import cache_key
 
@@ -46,6 +46,82 @@ def test_an_output_not_begun_yet_gets_the_corpus_most_common_opening() -> None:
         LookupDrafter(0)
 
 
+def _branches(tokens: list[int], parents: list[int]) -> list[list[int]]:
+    """Every root-to-leaf branch of a draft tree."""
+    leaves = set(range(len(tokens))) - set(parents)
+    out = []
+    for leaf in sorted(leaves):
+        branch, node = [], leaf
+        while node >= 0:
+            branch.append(tokens[node])
+            node = parents[node]
+        out.append(branch[::-1])
+    return out
+
+
+def test_a_tree_draft_branches_where_the_corpus_does_and_copies_from_the_prompt() -> None:
+    drafter = LookupDrafter(6)
+    # answers open with 1 2, then one of three tools (5 three times, 6 twice, 7 once)
+    drafter.add([[1, 2, 5, 8], [1, 2, 5, 8], [1, 2, 5, 9], [1, 2, 6, 8], [1, 2, 6, 8], [1, 2, 7]])
+    prompt = PromptIndex([30, 31, 40, 41, 42, 43])
+    tokens, parents = drafter.tree(prompt, [1, 2], budget=8)
+    assert len(tokens) == len(parents) <= 8
+    assert all(-1 <= p < i for i, p in enumerate(parents))  # parents come first
+    branches = _branches(tokens, parents)
+    assert [5, 8] in branches and [6, 8] in branches  # both likely tools, each continued
+    assert tokens[0] == 5 and parents[0] == -1  # the likeliest token comes first
+    # a tail the prompt holds is copied from the prompt: 40 41 -> 42 43
+    tokens, parents = drafter.tree(prompt, [1, 40, 41], budget=8)
+    assert any(b[:2] == [42, 43] for b in _branches(tokens, parents))
+
+
+def test_a_tree_draft_keeps_to_its_budget_depth_and_veto() -> None:
+    drafter = LookupDrafter(4)
+    drafter.add([[1, 2, 3, 4, 5, 6, 7]])
+    prompt = PromptIndex([9, 9])
+    tokens, parents = drafter.tree(prompt, [1], budget=10)
+    assert _branches(tokens, parents) == [[2, 3, 4, 5]]  # depth 4
+    tokens, _ = drafter.tree(prompt, [1], budget=2)
+    assert tokens == [2, 3]
+    tokens, _ = drafter.tree(prompt, [1], budget=10, limit=1)
+    assert tokens == [2]
+    # a veto (the grammar forbids 4) cuts the branch there
+    tokens, _ = drafter.tree(prompt, [1], budget=10, allowed=lambda b: 4 not in b)
+    assert tokens == [2, 3]
+    assert drafter.tree(prompt, [77], budget=10) == ([], [])  # nothing known
+    assert drafter.tree(prompt, [1], budget=0) == ([], [])
+
+
+def test_the_prompt_index_counts_what_follows_a_tail_in_prompt_and_output() -> None:
+    index = PromptIndex([5, 6, 7, 5, 6, 8])
+    seen = index.follows([5, 6], [])
+    assert {t: c for t, (c, _) in seen.items()} == {7: 1, 8: 1}
+    assert seen[8][1] > seen[7][1]  # the later occurrence is the more recent
+    # an occurrence that runs from the prompt into the output counts too
+    seen = index.follows([6, 8], [9])
+    assert {t: c for t, (c, _) in seen.items()} == {9: 1}
+    seen = index.follows([5, 6], [5, 6, 7, 1])
+    assert seen[7][0] == 2
+
+
+def test_tree_block_lets_each_draft_token_see_only_its_own_branch() -> None:
+    from harness.backends._hf_decode import _is_chain, _tree_block, _trie
+
+    tokens, parents = _trie([[10, 11, 12], [10, 13], [14]])
+    assert tokens == [10, 11, 12, 13, 14] and parents == [-1, 0, 1, 0, -1]
+    assert not _is_chain(parents) and _is_chain([-1, 0, 1])
+    # one row: one padding column, two linear tokens, then the tree
+    block, offsets, real = _tree_block([(2, parents)], width=8)
+    assert real[0].tolist() == [0, 1, 1, 1, 1, 1, 1, 1]
+    assert offsets[0, 1:].tolist() == [0, 1, 2, 3, 4, 3, 2]  # a draft token sits at its depth
+    see = block[0].int().tolist()
+    assert see[0] == [1, 0, 0, 0, 0, 0, 0, 0]  # padding sees only itself
+    assert see[2] == [0, 1, 1, 0, 0, 0, 0, 0]  # linear tokens see each other causally
+    assert see[5] == [0, 1, 1, 1, 1, 1, 0, 0]  # 12 sees 10 and 11
+    assert see[6] == [0, 1, 1, 1, 0, 0, 1, 0]  # 13 sees 10, not 11 or 12
+    assert see[7] == [0, 1, 1, 0, 0, 0, 0, 1]  # 14 sees only the linear tokens
+
+
 def test_lookup_is_checked_and_kept_out_of_the_cache_key() -> None:
     with pytest.raises(ValueError, match="lookup must be >= 0"):
         DecodingConfig(lookup=-1)
@@ -53,6 +129,11 @@ def test_lookup_is_checked_and_kept_out_of_the_cache_key() -> None:
     messages = [{"role": "user", "content": "hi"}]
     assert cache_key("fp", plain, messages) == cache_key("fp", drafted, messages)
     assert drafted.as_dict()["lookup"] == 12  # but recorded with the run's settings
+    tree = DecodingConfig(lookup=12, lookup_tree=24)
+    assert cache_key("fp", plain, messages) == cache_key("fp", tree, messages)
+    assert tree.as_dict()["lookup_tree"] == 24
+    with pytest.raises(ValueError, match="lookup_tree must be >= 0"):
+        DecodingConfig(lookup_tree=-1)
 
 
 # -- the backend: token for token against model.generate, free and constrained ---------------
@@ -85,6 +166,47 @@ def test_lookup_decoding_matches_model_generate_token_for_token(
         assert_parity(tiny, tiny_requests(), dataclasses.replace(config, lookup=lookup))
     finally:
         tiny._lookup_corpus = []
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 6])
+@pytest.mark.parametrize("tree", [6, 24])
+def test_tree_drafts_match_model_generate_token_for_token(
+    tiny: Any,  # noqa: F811
+    batch_size: int,
+    tree: int,
+) -> None:
+    # A corpus of the model's own answers cut at different lengths, and a wrong one: the
+    # trees branch, some branches are right for a while, and rows keep different branches.
+    config = DecodingConfig(max_new_tokens=24, batch_size=batch_size)
+    answers = [reference_tokens(tiny, r, config) for r in tiny_requests()]
+    corpus = [a[: 3 + i] for i, a in enumerate(answers)] + [[t + 1 for t in answers[0]]]
+    tiny._lookup_corpus = corpus
+    try:
+        drafted = dataclasses.replace(config, lookup=8, lookup_tree=tree)
+        assert_parity(tiny, tiny_requests(), drafted)
+    finally:
+        tiny._lookup_corpus = []
+
+
+def test_tree_drafts_save_passes_where_single_drafts_guess_wrong(tiny: Any) -> None:  # noqa: F811
+    config = DecodingConfig(max_new_tokens=24, batch_size=1)
+    requests = tiny_requests()
+    plain = recording(tiny, True)
+    plain.generate(requests, config)
+    answers = [plain.tokens[i] for i in range(len(requests))]
+    # every answer's opening is the corpus's only opening, followed by the wrong answer
+    # twice as often as by the right one: a single draft always takes the wrong one
+    passes = {}
+    for tree in (0, 16):
+        rec = recording(tiny, True)
+        for a in answers:
+            wrong = [t + 1 for t in a[2:]]
+            rec.add_lookup_sequences([a, a[:2] + wrong, a[:2] + wrong])
+        before = rec.forward_passes
+        rec.generate(requests, dataclasses.replace(config, lookup=8, lookup_tree=tree))
+        assert [rec.tokens[i] for i in range(len(requests))] == answers
+        passes[tree] = rec.forward_passes - before
+    assert passes[16] < passes[0]
 
 
 def test_drafts_from_the_model_own_answers_save_forward_passes(tiny: Any) -> None:  # noqa: F811
@@ -124,10 +246,16 @@ def test_constrained_lookup_writes_what_constrained_decoding_writes(
     assert [g.text for g in got] == want
     assert [drafted.tokens[i] for i in range(len(requests))] == answers
     assert drafted.accepted > 0
+    tree = recording(tiny, True)
+    tree.add_lookup_sequences([a[: len(a) // 2 + 2] for a in answers])
+    got = tree.generate(requests, dataclasses.replace(config, lookup=6, lookup_tree=12))
+    assert [g.text for g in got] == want
+    assert [tree.tokens[i] for i in range(len(requests))] == answers
+    assert tree.accepted > 0
 
 
 def test_route_drafts_by_default_and_answers_as_without_drafts(tiny: Any) -> None:  # noqa: F811
-    from harness.route import ROUTE_LOOKUP, route
+    from harness.route import ROUTE_LOOKUP, ROUTE_LOOKUP_TREE, route
     from tests.tinymodel import toy_catalog
 
     catalog = toy_catalog()
@@ -138,6 +266,7 @@ def test_route_drafts_by_default_and_answers_as_without_drafts(tiny: Any) -> Non
     default = route(request, catalog, tiny, tools)
     assert default.raw == plain.raw
     assert ROUTE_LOOKUP > 0 and tiny.drafted > drafted_before  # the default drafted
+    assert ROUTE_LOOKUP_TREE > 0
 
 
 # -- the run options ------------------------------------------------------------------------
@@ -169,6 +298,10 @@ def test_the_lookup_corpus_is_read_from_sft_rows_and_bad_files_are_named(tmp_pat
         read_lookup_corpus(str(empty))
     with pytest.raises(SettingsError, match="lookup must be 0"):
         RunSettings(lookup=-2)
+    with pytest.raises(SettingsError, match="lookup_tree must be 0"):
+        RunSettings(lookup=4, lookup_tree=-1)
+    with pytest.raises(SettingsError, match="lookup_tree needs lookup"):
+        RunSettings(lookup_tree=8)
 
 
 def test_a_run_hands_its_lookup_settings_and_corpus_to_the_backend(tmp_path: Any) -> None:
@@ -192,10 +325,12 @@ def test_a_run_hands_its_lookup_settings_and_corpus_to_the_backend(tmp_path: Any
     corpus.write_text(json.dumps({"messages": [{"role": "assistant", "content": answer}]}) + "\n")
     model = build_tiny_model(tmp_path / "model", build_tokenizer(tmp_path / "tokenizer"))
     settings = build_settings(
-        common, {"checkpoint": str(model), "lookup": 4, "lookup_corpus": str(corpus)}
+        common,
+        {"checkpoint": str(model), "lookup": 4, "lookup_tree": 9, "lookup_corpus": str(corpus)},
     )
     session = EvaluationSession.start(settings)
     assert session.decoding_config().lookup == 4
+    assert session.decoding_config().lookup_tree == 9
     backend = session.backend()
     want = backend.tokenizer.encode(answer, add_special_tokens=False)
     assert backend._lookup_corpus == [want]

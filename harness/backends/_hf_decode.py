@@ -35,7 +35,7 @@ import torch
 from transformers import DynamicCache, GenerationConfig
 
 from harness.backends._hf_fingerprint import file_sha256
-from harness.backends._hf_lookup import LookupDrafter
+from harness.backends._hf_lookup import LookupDrafter, PromptIndex
 from harness.backends.base import (
     Backend,
     DecodingConfig,
@@ -88,6 +88,8 @@ class _Row:
     fed: int = 0  # how many of ``tokens`` the key/value cache holds
     context: list[int] = field(default_factory=list)  # lookup decoding: the prompt's tokens
     draft: list[int] = field(default_factory=list)  # lookup decoding: tokens to verify next
+    parents: list[int] = field(default_factory=list)  # each draft token's parent (-1: none)
+    prompt: PromptIndex | None = None  # tree drafts: the n-grams of ``context``
 
     @property
     def finished(self) -> bool:
@@ -137,6 +139,66 @@ def _select(state: _State, keep: list[int]) -> _State:
             layer.values = layer.values[:, :, first:]
         mask = mask[:, first:]
     return _State(state.cache, mask, state.positions[index])
+
+
+def _trie(drafts: Sequence[Sequence[int]]) -> tuple[list[int], list[int]]:
+    """Several drafts as one token tree: tokens in order, each with its parent's index
+    (-1 for a token that follows the row's last token). Shared beginnings are fed once."""
+    tokens: list[int] = []
+    parents: list[int] = []
+    children: dict[tuple[int, int], int] = {}
+    for draft in drafts:
+        node = -1
+        for token in draft:
+            child = children.get((node, token))
+            if child is None:
+                child = children[(node, token)] = len(tokens)
+                tokens.append(token)
+                parents.append(node)
+            node = child
+    return tokens, parents
+
+
+def _is_chain(parents: Sequence[int]) -> bool:
+    return all(p == i - 1 for i, p in enumerate(parents))
+
+
+def _tree_block(
+    layouts: Sequence[tuple[int, Sequence[int]]], width: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Attention among the tokens one pass feeds, when some row's draft is a tree.
+
+    Each row feeds, right-aligned in ``width`` columns, ``linear`` tokens that follow one
+    another (its prompt or pending tokens) and then its draft tree (``parents``). Returns
+    which new token may see which ([B, W, W]: the linear tokens causally, a draft token
+    the linear tokens, its ancestors and itself), each token's position offset from the
+    row's next position ([B, W]: a draft token sits at its depth, so every branch has the
+    positions it would have alone), and which columns are real tokens ([B, W]). Padding
+    sees only itself, so no attention row is empty.
+    """
+    batch = len(layouts)
+    block = torch.zeros(batch, width, width, dtype=torch.bool)
+    offsets = torch.zeros(batch, width, dtype=torch.long)
+    real = torch.zeros(batch, width, dtype=torch.long)
+    diagonal = torch.arange(width)
+    block[:, diagonal, diagonal] = True
+    for b, (linear, parents) in enumerate(layouts):
+        first = width - linear - len(parents)
+        real[b, first:] = 1
+        span = slice(first, first + linear)
+        block[b, span, span] = torch.tril(torch.ones(linear, linear, dtype=torch.bool))
+        offsets[b, span] = torch.arange(linear)
+        depth: list[int] = []
+        for j, parent in enumerate(parents):
+            q = first + linear + j
+            if parent < 0:
+                block[b, q, span] = True
+                depth.append(0)
+            else:
+                block[b, q] |= block[b, first + linear + parent]
+                depth.append(depth[parent] + 1)
+            offsets[b, q] = linear + depth[-1]
+    return block, offsets, real
 
 
 class HFBackend(Backend):
@@ -327,7 +389,8 @@ class HFBackend(Backend):
                     for (_, s), row in zip(admitted, new_rows, strict=True)
                 ]
                 positions = 1 + max(len(row.draft) for row in new_rows)
-                new_state, logits = self._prefill(prefix, suffixes, positions)
+                trees = [row.parents for row in new_rows]
+                new_state, logits = self._prefill(prefix, suffixes, positions, trees)
                 if drafter is None:
                     self._advance(new_rows, logits[:, -1], config)
                 else:
@@ -358,16 +421,25 @@ class HFBackend(Backend):
         pending = [row.tokens[row.fed :] + row.draft for row in rows]
         width = max(len(p) for p in pending)
         feed = [[self.pad_id] * (width - len(p)) + p for p in pending]
-        new = torch.tensor(
-            [[0] * (width - len(p)) + [1] * len(p) for p in pending], device=self.device
-        )
-        counts = new.sum(-1)
-        offsets = torch.arange(width, device=self.device)[None, :] - (width - counts)[:, None]
-        state.mask = torch.cat([state.mask, new.to(state.mask.dtype)], dim=1)
+        if all(_is_chain(row.parents) for row in rows):
+            new = torch.tensor(
+                [[0] * (width - len(p)) + [1] * len(p) for p in pending], device=self.device
+            )
+            counts = new.sum(-1)
+            offsets = torch.arange(width, device=self.device)[None, :] - (width - counts)[:, None]
+            state.mask = torch.cat([state.mask, new.to(state.mask.dtype)], dim=1)
+            attention = state.mask
+        else:  # some row drafts a tree: say which new token sees which
+            layouts = [(len(row.tokens) - row.fed, row.parents) for row in rows]
+            block, offsets, new = (t.to(self.device) for t in _tree_block(layouts, width))
+            seen = state.mask.bool()[:, None, :].expand(-1, width, -1)
+            attention = torch.cat([seen, block], dim=2)[:, None]
+            counts = new.sum(-1)
+            state.mask = torch.cat([state.mask, new.to(state.mask.dtype)], dim=1)
         self.forward_passes += 1
         out = self.model(
             input_ids=torch.tensor(feed, dtype=torch.long, device=self.device),
-            attention_mask=state.mask,
+            attention_mask=attention,
             position_ids=(state.positions[:, None] + offsets).clamp(min=0),
             use_cache=True,
             logits_to_keep=1 + max(len(row.draft) for row in rows),
@@ -381,7 +453,17 @@ class HFBackend(Backend):
 
     def _propose(self, drafter: LookupDrafter, row: _Row, config: DecodingConfig) -> None:
         room = config.max_new_tokens - len(row.tokens) - 1
-        row.draft = drafter.propose(row.context + row.tokens, len(row.context), room)
+        if config.lookup_tree:
+            if row.prompt is None:
+                row.prompt = PromptIndex(row.context)
+            matcher = row.matcher
+            allowed = None if matcher is None else (lambda b: matcher.validate_tokens(b) == len(b))
+            row.draft, row.parents = drafter.tree(
+                row.prompt, row.tokens, config.lookup_tree, room, allowed
+            )
+        else:
+            draft = drafter.propose(row.context + row.tokens, len(row.context), room)
+            row.draft, row.parents = draft, list(range(-1, len(draft) - 1))
         self.drafted += len(row.draft)
 
     def _drafter(self, tokens: int) -> LookupDrafter | None:
@@ -407,38 +489,48 @@ class HFBackend(Backend):
             drafter.add(copies)
 
     def _verify(self, state: _State, rows: list[_Row], logits: Any, config: DecodingConfig) -> None:
-        """Keep each row's draft tokens while they are the model's greedy picks (or the text
-        the grammar forces after them), then its first own pick; mask the rejected draft
-        tokens out of the cache."""
-        width = logits.shape[1] - 1
+        """Keep the draft tokens along the tree's branch that the model's greedy picks (and
+        the text the grammar forces after them) follow, then its first own pick; mask every
+        other draft token out of the cache."""
+        last = logits.shape[1] - 1
         for k, row in enumerate(rows):
-            draft, row.draft = row.draft, []
-            kept = 0
+            draft, parents = row.draft, row.parents
+            row.draft, row.parents = [], []
+            children = {(p, t): j for j, (p, t) in enumerate(zip(parents, draft, strict=True))}
+            base = last - len(draft)  # the logits after the row's last pending token
+            node, path = -1, []
             while True:
                 before = len(row.tokens)
-                self._advance_row(row, logits[k, width - len(draft) + kept], config)
+                self._advance_row(row, logits[k, base + 1 + node], config)
                 new = row.tokens[before:]  # the pick, and any forced tokens after it
                 same = 0
-                while (
-                    same < len(new) and kept + same < len(draft) and new[same] == draft[kept + same]
-                ):
+                while same < len(new) and (node, new[same]) in children:
+                    node = children[(node, new[same])]
+                    path.append(node)
                     same += 1
-                kept += same  # these the cache already holds, at the right positions
-                row.fed += same
+                row.fed += same  # these the cache already holds, at the right positions
                 if same < len(new) or row.finished or not new:
                     break
-            self.accepted += kept
-            rejected = len(draft) - kept
+            self.accepted += len(path)
+            rejected = len(draft) - len(path)
             if rejected:
-                state.mask[k, state.mask.shape[1] - rejected :] = 0
+                kept = set(path)
+                first = state.mask.shape[1] - len(draft)
+                columns = [first + j for j in range(len(draft)) if j not in kept]
+                state.mask[k, columns] = 0
                 state.positions[k] -= rejected
 
     def _prefill(
-        self, prefix: tuple[int, ...], suffixes: list[list[int]], keep: int = 1
+        self,
+        prefix: tuple[int, ...],
+        suffixes: list[list[int]],
+        keep: int = 1,
+        trees: Sequence[Sequence[int]] = (),
     ) -> tuple[_State, Any]:
         """Run new prompts through the model: ``[prefix][padding][request]`` rows whose
         prefix comes from the cache, or left-padded prompts when there is no prefix.
-        Returns the logits of the last ``keep`` positions."""
+        ``trees`` holds each row's draft tree (the parents of its last tokens; see
+        :func:`_tree_block`). Returns the logits of the last ``keep`` positions."""
         width = max(len(s) for s in suffixes)
         rows, masks = [], []
         for s in suffixes:
@@ -448,6 +540,13 @@ class HFBackend(Backend):
         feed = torch.tensor(rows, dtype=torch.long, device=self.device)
         mask = torch.tensor(masks, dtype=torch.long, device=self.device)
         positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)[:, len(prefix) :]
+        attention = mask
+        if trees and not all(_is_chain(t) for t in trees):
+            layouts = [(len(s) - len(t), t) for s, t in zip(suffixes, trees, strict=True)]
+            block, offsets, _ = _tree_block(layouts, width)
+            seen = torch.ones(len(suffixes), width, len(prefix), dtype=torch.bool)
+            attention = torch.cat([seen, block], dim=2)[:, None].to(self.device)
+            positions = len(prefix) + offsets.to(self.device)
         if prefix:
             cache = copy.deepcopy(self._cached_prefix(prefix))
             cache.batch_repeat_interleave(len(suffixes))
@@ -456,7 +555,7 @@ class HFBackend(Backend):
         self.forward_passes += 1
         out = self.model(
             input_ids=feed,
-            attention_mask=mask,
+            attention_mask=attention,
             position_ids=positions,
             use_cache=True,
             logits_to_keep=keep,

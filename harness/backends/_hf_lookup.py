@@ -21,11 +21,21 @@ key/value cache.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 MAX_NGRAM = 3
 """The longest tail matched against earlier text; shorter tails are tried after it."""
+
+MAX_WIDTH = 8
+"""The most different tokens a tree draft offers after one tail."""
+
+ONE_TOKEN_TAIL = 0.5
+"""How much less a continuation found after a one-token tail is trusted in a tree draft."""
+
+MIN_CHANCE = 0.02
+"""A tree draft leaves out tokens whose estimated chance of being written is lower."""
 
 
 class LookupDrafter:
@@ -38,10 +48,12 @@ class LookupDrafter:
         self._counts: dict[tuple[int, ...], Counter[tuple[int, ...]]] = {}
         self._best: dict[tuple[int, ...], tuple[int, ...]] = {}
         self._starts: Counter[tuple[int, ...]] = Counter()
+        self._next_counts: dict[tuple[int, ...], Counter[int]] = {}
 
     def add(self, sequences: Iterable[Sequence[int]]) -> None:
         """Learn the continuations in ``sequences`` (token ids of texts the model writes);
-        a tail seen with several continuations proposes the most frequent one."""
+        a tail seen with several continuations proposes the most frequent one (a tree
+        draft weighs them all)."""
         touched: set[tuple[int, ...]] = set()
         for seq in sequences:
             seq = list(seq)
@@ -53,6 +65,11 @@ class LookupDrafter:
                     follow = tuple(seq[i + n : i + n + self.tokens])
                     self._counts.setdefault(key, Counter())[follow] += 1
                     touched.add(key)
+            marked = [_START, *seq]
+            for n in range(1, MAX_NGRAM + 1):
+                for i in range(len(marked) - n):
+                    key = tuple(marked[i : i + n])
+                    self._next_counts.setdefault(key, Counter())[marked[i + n]] += 1
         for key in touched:
             self._best[key] = self._counts[key].most_common(1)[0][0]
 
@@ -77,11 +94,7 @@ class LookupDrafter:
         if end <= start:
             best = self._starts.most_common(1)
             return list(best[0][0][:k]) if best else []
-        longest = min(MAX_NGRAM, end - 1)
-        order = [(n, "context") for n in range(longest, 1, -1)]
-        order += [(n, "corpus") for n in range(longest, 1, -1)]
-        order += [(1, "context"), (1, "corpus")]
-        for n, source in order:
+        for n, source in _order(min(MAX_NGRAM, end - 1)):
             tail = list(context[end - n :])
             if source == "corpus":
                 found = self._best.get(tuple(tail))
@@ -93,6 +106,118 @@ class LookupDrafter:
                 if context[i] == first and list(context[i : i + n]) == tail:
                     return list(context[i + n : i + n + k])
         return []
+
+    def tree(
+        self,
+        prompt: PromptIndex,
+        output: Sequence[int],
+        budget: int,
+        limit: int | None = None,
+        allowed: Callable[[Sequence[int]], bool] | None = None,
+    ) -> tuple[list[int], list[int]]:
+        """A draft tree of at most ``budget`` tokens and depth ``limit`` (default: the
+        drafter's ``tokens``) to follow ``output``: its tokens and each one's parent's
+        index (-1: follows the output).
+
+        Every draft token gets an estimate of the chance that the model writes it: the
+        product, along its branch, of how often each token followed the same tail (in the
+        row's prompt and output first, then in the corpus, longest tail first, as in
+        :meth:`propose`). The tree keeps the ``budget`` likeliest tokens, so it is deep
+        where the answer is predictable (a copied id, a stock reason) and branches where
+        it is not (which tool, which reason). ``allowed(branch)`` can veto a branch (a
+        grammar that forbids it): its tokens are not drafted.
+        """
+        depth = self.tokens if limit is None else min(self.tokens, limit)
+        tokens: list[int] = []
+        parents: list[int] = []
+        if depth <= 0 or budget <= 0:
+            return tokens, parents
+        heap: list[tuple[float, int, int, tuple[int, ...]]] = []
+        order = 0
+
+        def expand(node: int, branch: tuple[int, ...], chance: float) -> None:
+            nonlocal order
+            if len(branch) >= depth:
+                return
+            for token, share in self._next(prompt, [*output, *branch], len(output)):
+                if chance * share >= MIN_CHANCE:
+                    order += 1
+                    heapq.heappush(heap, (-chance * share, order, node, (*branch, token)))
+
+        expand(-1, (), 1.0)
+        while heap and len(tokens) < budget:
+            negative, _, parent, branch = heapq.heappop(heap)
+            if allowed is not None and not allowed(branch):
+                continue
+            tokens.append(branch[-1])
+            parents.append(parent)
+            expand(len(tokens) - 1, branch, -negative)
+        return tokens, parents
+
+    def _next(
+        self, prompt: PromptIndex, text: Sequence[int], begun: int
+    ) -> list[tuple[int, float]]:
+        """The tokens seen after ``text``'s tail, likeliest first, with their shares: from
+        the first source in :func:`_order` that has seen the tail. ``text`` is the output
+        so far (``begun`` tokens written) and the branch drafted after it."""
+        full = [*prompt.tokens[-MAX_NGRAM:], *text]
+        marked = [_START, *text]  # the corpus knows how answers begin
+        for n, source in _order(MAX_NGRAM):
+            if source == "context":
+                if len(full) <= n:
+                    continue
+                seen = prompt.follows(full[-n:], text[:begun])
+            else:
+                if len(marked) < n:
+                    continue
+                counts = self._next_counts.get(tuple(marked[-n:]))
+                seen = {t: (c, 0) for t, c in counts.items()} if counts else {}
+            if seen:
+                total = sum(c for c, _ in seen.values()) / (1.0 if n > 1 else ONE_TOKEN_TAIL)
+                ranked = sorted(seen.items(), key=lambda kv: (-kv[1][0], -kv[1][1]))
+                return [(t, c / total) for t, (c, _) in ranked[:MAX_WIDTH]]
+        return []
+
+
+def _order(longest: int) -> list[tuple[int, str]]:
+    """Which tails to try, in turn: the context's and then the corpus's two- and
+    three-token tails, then one-token tails (which match too easily to come first)."""
+    order = [(n, "context") for n in range(longest, 1, -1)]
+    order += [(n, "corpus") for n in range(longest, 1, -1)]
+    return [*order, (1, "context"), (1, "corpus")]
+
+
+_START = -1
+"""Marks where a corpus answer begins, so a short output's tail can match openings."""
+
+
+class PromptIndex:
+    """The n-grams of one prompt and the tokens that follow each (count, last position),
+    built once per request so each draft token does not rescan the prompt."""
+
+    def __init__(self, tokens: Sequence[int]) -> None:
+        self.tokens = list(tokens)
+        self._follow: dict[tuple[int, ...], dict[int, tuple[int, int]]] = {}
+        for n in range(1, MAX_NGRAM + 1):
+            for i in range(len(self.tokens) - n):
+                seen = self._follow.setdefault(tuple(self.tokens[i : i + n]), {})
+                token = self.tokens[i + n]
+                count, _ = seen.get(token, (0, 0))
+                seen[token] = (count + 1, i)
+
+    def follows(self, tail: Sequence[int], output: Sequence[int]) -> dict[int, tuple[int, int]]:
+        """Each token that follows ``tail`` in the prompt and the ``output`` written after
+        it: how often, and where last (later is more recent)."""
+        n = len(tail)
+        seen = dict(self._follow.get(tuple(tail), {}))
+        joined = [*self.tokens[-n:], *output]  # occurrences whose next token is output
+        key = list(tail)
+        for i in range(len(joined) - n):
+            if joined[i : i + n] == key:
+                token = joined[i + n]
+                count, _ = seen.get(token, (0, 0))
+                seen[token] = (count + 1, len(self.tokens) + i)
+        return seen
 
 
 def read_lookup_corpus(spec: str) -> list[str]:

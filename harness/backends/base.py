@@ -46,9 +46,21 @@ class DecodingConfig:
         },
     )
 
+    lookup_tree: int = field(
+        default=0,
+        metadata={
+            "help": "Lookup decoding: draft a token tree of up to this many tokens, the "
+            "likeliest continuations (``lookup`` deep), verified in one pass; 0: a single "
+            "draft. Trees save passes where the answer branches (which tool, which "
+            "reason) and cost wider passes; not in the cache key."
+        },
+    )
+
     def __post_init__(self) -> None:
         if self.lookup < 0:
             raise ValueError(f"lookup must be >= 0, got {self.lookup}")
+        if self.lookup_tree < 0:
+            raise ValueError(f"lookup_tree must be >= 0, got {self.lookup_tree}")
         if self.mode not in ("free", "constrained"):
             raise ValueError(f"mode must be free or constrained, got {self.mode!r}")
         if self.max_new_tokens < 1:
