@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from harness.backends._hf_lookup import LookupDrafter, PromptIndex
+from harness.backends._hf_lookup import LookupDrafter, PromptIndex, word_classes
 from harness.backends.base import DecodingConfig
 from harness.outputcache import cache_key
 
@@ -102,6 +102,21 @@ def test_the_prompt_index_counts_what_follows_a_tail_in_prompt_and_output() -> N
     assert {t: c for t, (c, _) in seen.items()} == {9: 1}
     seen = index.follows([5, 6], [5, 6, 7, 1])
     assert seen[7][0] == 2
+
+
+def test_a_tail_matches_the_prompt_whatever_the_case_or_leading_space() -> None:
+    # tokens: 0 " item", 1 "item", 2 " arrived", 3 " damaged", 4 "Item", 5 " ", 6 "  "
+    classes = word_classes([" item", "item", " arrived", " damaged", "Item", " ", "  "])
+    assert classes == [0, 0, 2, 3, 0, 5, 6]  # whitespace stands for itself
+    # the prompt says " item arrived damaged"; the output opens a string with "item"
+    prompt = PromptIndex([9, 0, 2, 3], classes)
+    assert {t for t in prompt.follows([1], [])} == {2}
+    assert {t for t in prompt.follows([4], [])} == {2}
+    assert PromptIndex([9, 0, 2, 3]).follows([1], []) == {}  # exact ids only without classes
+    drafter = LookupDrafter(4)
+    tokens, parents = drafter.tree(prompt, [7, 1], budget=4)
+    # the prompt's own tokens (then, past the prompt's end, the output that followed it)
+    assert _branches(tokens, parents) == [[2, 3, 7, 1]]
 
 
 def test_tree_block_lets_each_draft_token_see_only_its_own_branch() -> None:

@@ -35,7 +35,7 @@ import torch
 from transformers import DynamicCache, GenerationConfig
 
 from harness.backends._hf_fingerprint import file_sha256
-from harness.backends._hf_lookup import LookupDrafter, PromptIndex
+from harness.backends._hf_lookup import LookupDrafter, PromptIndex, word_classes
 from harness.backends.base import (
     Backend,
     DecodingConfig,
@@ -251,6 +251,7 @@ class HFBackend(Backend):
         self._constrainer: Any = None
         self._lookup_corpus: list[list[int]] = []
         self._drafters: dict[int, LookupDrafter] = {}
+        self._same_word: list[int] | None = None
         self.drafted = 0
         """Lookup decoding: draft tokens proposed so far, and how many the model kept."""
         self.accepted = 0
@@ -454,17 +455,24 @@ class HFBackend(Backend):
     def _propose(self, drafter: LookupDrafter, row: _Row, config: DecodingConfig) -> None:
         room = config.max_new_tokens - len(row.tokens) - 1
         if config.lookup_tree:
+            budget = config.lookup_tree
             if row.prompt is None:
-                row.prompt = PromptIndex(row.context)
+                row.prompt = PromptIndex(row.context, self._word_classes())
             matcher = row.matcher
             allowed = None if matcher is None else (lambda b: matcher.validate_tokens(b) == len(b))
-            row.draft, row.parents = drafter.tree(
-                row.prompt, row.tokens, config.lookup_tree, room, allowed
-            )
+            row.draft, row.parents = drafter.tree(row.prompt, row.tokens, budget, room, allowed)
         else:
             draft = drafter.propose(row.context + row.tokens, len(row.context), room)
             row.draft, row.parents = draft, list(range(-1, len(draft) - 1))
         self.drafted += len(row.draft)
+
+    def _word_classes(self) -> list[int]:
+        """Which tokens spell the same word (:func:`word_classes`), computed once."""
+        if self._same_word is None:
+            vocab = len(self.tokenizer)
+            texts = self.tokenizer.batch_decode([[i] for i in range(vocab)])
+            self._same_word = word_classes(texts)
+        return self._same_word
 
     def _drafter(self, tokens: int) -> LookupDrafter | None:
         if tokens <= 0:

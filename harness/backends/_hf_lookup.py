@@ -193,31 +193,59 @@ _START = -1
 
 class PromptIndex:
     """The n-grams of one prompt and the tokens that follow each (count, last position),
-    built once per request so each draft token does not rescan the prompt."""
+    built once per request so each draft token does not rescan the prompt.
 
-    def __init__(self, tokens: Sequence[int]) -> None:
+    ``same_word`` maps a token to a representative of the tokens that spell the same word
+    (see :func:`word_classes`): a tail then matches the prompt whatever the case or the
+    leading space. A router starts a copied phrase right after a quote, where the prompt
+    had it after a space (``"item`` against `` item``); what follows, `` arrived damaged``,
+    is the same tokens in both.
+    """
+
+    def __init__(self, tokens: Sequence[int], same_word: Sequence[int] | None = None) -> None:
         self.tokens = list(tokens)
+        self._word = same_word
+        self._keys = self._key(self.tokens)
         self._follow: dict[tuple[int, ...], dict[int, tuple[int, int]]] = {}
         for n in range(1, MAX_NGRAM + 1):
             for i in range(len(self.tokens) - n):
-                seen = self._follow.setdefault(tuple(self.tokens[i : i + n]), {})
+                seen = self._follow.setdefault(tuple(self._keys[i : i + n]), {})
                 token = self.tokens[i + n]
                 count, _ = seen.get(token, (0, 0))
                 seen[token] = (count + 1, i)
+
+    def _key(self, tokens: Sequence[int]) -> list[int]:
+        word = self._word
+        if word is None:
+            return list(tokens)
+        return [word[t] if 0 <= t < len(word) else t for t in tokens]
 
     def follows(self, tail: Sequence[int], output: Sequence[int]) -> dict[int, tuple[int, int]]:
         """Each token that follows ``tail`` in the prompt and the ``output`` written after
         it: how often, and where last (later is more recent)."""
         n = len(tail)
-        seen = dict(self._follow.get(tuple(tail), {}))
+        key = self._key(tail)
+        seen = dict(self._follow.get(tuple(key), {}))
         joined = [*self.tokens[-n:], *output]  # occurrences whose next token is output
-        key = list(tail)
+        keys = [*self._keys[-n:], *self._key(output)]
         for i in range(len(joined) - n):
-            if joined[i : i + n] == key:
+            if keys[i : i + n] == key:
                 token = joined[i + n]
                 count, _ = seen.get(token, (0, 0))
                 seen[token] = (count + 1, len(self.tokens) + i)
         return seen
+
+
+def word_classes(texts: Sequence[str]) -> list[int]:
+    """For each token (``texts[i]`` is token ``i`` decoded alone), the first token that
+    spells the same word: the same text once a leading space is dropped and the case is
+    folded. Tokens of only whitespace or punctuation-free empties stand for themselves."""
+    first: dict[str, int] = {}
+    classes = []
+    for i, text in enumerate(texts):
+        word = text.lstrip(" ").casefold()
+        classes.append(first.setdefault(word, i) if word.strip() else i)
+    return classes
 
 
 def read_lookup_corpus(spec: str) -> list[str]:
