@@ -120,10 +120,10 @@ def test_a_tail_matches_the_prompt_whatever_the_case_or_leading_space() -> None:
 
 
 def test_tree_block_lets_each_draft_token_see_only_its_own_branch() -> None:
-    from harness.backends._hf_decode import _is_chain, _tree_block, _trie
+    from harness.backends._hf_decode import _is_chain, _tree_block
 
-    tokens, parents = _trie([[10, 11, 12], [10, 13], [14]])
-    assert tokens == [10, 11, 12, 13, 14] and parents == [-1, 0, 1, 0, -1]
+    # the branches 10 11 12, 10 13 and 14 as one tree
+    parents = [-1, 0, 1, 0, -1]
     assert not _is_chain(parents) and _is_chain([-1, 0, 1])
     # one row: one padding column, two linear tokens, then the tree
     block, offsets, real = _tree_block([(2, parents)], width=8)

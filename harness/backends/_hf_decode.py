@@ -141,24 +141,6 @@ def _select(state: _State, keep: list[int]) -> _State:
     return _State(state.cache, mask, state.positions[index])
 
 
-def _trie(drafts: Sequence[Sequence[int]]) -> tuple[list[int], list[int]]:
-    """Several drafts as one token tree: tokens in order, each with its parent's index
-    (-1 for a token that follows the row's last token). Shared beginnings are fed once."""
-    tokens: list[int] = []
-    parents: list[int] = []
-    children: dict[tuple[int, int], int] = {}
-    for draft in drafts:
-        node = -1
-        for token in draft:
-            child = children.get((node, token))
-            if child is None:
-                child = children[(node, token)] = len(tokens)
-                tokens.append(token)
-                parents.append(node)
-            node = child
-    return tokens, parents
-
-
 def _is_chain(parents: Sequence[int]) -> bool:
     return all(p == i - 1 for i, p in enumerate(parents))
 
