@@ -209,6 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="draft tree size for the backend-lookup paths (default 0: a single draft)",
     )
     parser.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16"),
+        default="float32",
+        help="weights of the timed backend (default float32); the seed path always runs "
+        "the recipe's loop on float32 weights, as the recipe does",
+    )
+    parser.add_argument(
         "--route-lookup-tree",
         type=int,
         default=ROUTE_LOOKUP_TREE,
@@ -247,11 +254,14 @@ def main(argv: list[str] | None = None) -> int:
         for catalog, case in cases
     ]
     started = time.perf_counter()
-    backend = load_hf_backend(args.checkpoint, threads=args.threads)
+    backend = load_hf_backend(args.checkpoint, threads=args.threads, dtype=args.dtype)
     load_s = time.perf_counter() - started
     load_before = os.getloadavg()
     print(f"load average {load_before[0]:.1f} on {os.cpu_count()} cores (timings need a quiet one)")
-    print(f"checkpoint {args.checkpoint}: {backend.describe()['kind']}, loaded in {load_s:.1f} s")
+    print(
+        f"checkpoint {args.checkpoint}: {backend.describe()['kind']}, {backend.dtype} weights, "
+        f"loaded in {load_s:.1f} s"
+    )
     print(f"{len(requests)} cases from {args.golden}, {backend.threads} threads", end=", ")
     print(f"batch {args.batch_size}, max {args.max_new_tokens} new tokens")
     if args.lookup_corpus:
@@ -271,10 +281,13 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, dict[str, Any]] = {}
     for name in names:
         runner, stop, description = PATHS[name]
+        timed = backend
+        if name == "seed" and backend.dtype != "float32":  # the recipe's loop, as it ran
+            timed = load_hf_backend(args.checkpoint, threads=args.threads)
         t0 = time.perf_counter()
         try:
             with torch.inference_mode():
-                out = runner(backend, requests, config, Progress(name, len(requests)))
+                out = runner(timed, requests, config, Progress(name, len(requests)))
         except Exception as exc:  # a library path that does not run here is a finding
             print(f"\n  {name}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
             report[name] = {
@@ -284,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             continue
         seconds = time.perf_counter() - t0
+        del timed
         texts[name] = [cut_after_json(t).strip() for t in out]
         report[name] = {
             "description": description,
@@ -348,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             "splits": args.splits,
             "cases": n,
             "threads": backend.threads,
+            "dtype": backend.dtype,
             "batch_size": args.batch_size,
             "max_new_tokens": args.max_new_tokens,
             "load_seconds": load_s,

@@ -78,6 +78,10 @@ class EvaluationSession:
             session._check_format(name)
         if settings.decoding != "free":
             session._check_constrained()
+        if settings.dtype != "float32":
+            from harness.backends.registry import check_dtype
+
+            check_dtype(settings.checkpoint, settings.dtype)
         if settings.lookup_corpus:
             session._lookup_answers = read_lookup_corpus(settings.lookup_corpus)
         session._backend = prevalidate(settings.checkpoint, **session.backend_options())
@@ -218,6 +222,7 @@ class EvaluationSession:
             "base_model": self.settings.base_model,
             "output_format": self.backend_format(),
             "chat_template": self.settings.chat_template,
+            "dtype": self.settings.dtype,
         }
 
     def backend(self) -> Backend:

@@ -173,6 +173,15 @@ class RunSettings:
             "the catalog lets a transformers checkpoint write only valid calls, json format)."
         },
     )
+    dtype: str = field(
+        default="float32",
+        metadata={
+            "help": "Weights of a transformers checkpoint: float32 (as trained, the default) "
+            "or bfloat16 (the body in bfloat16 under a float32 output head: faster on CPUs "
+            "with bfloat16 instructions; a few answers may change, so the checkpoint's "
+            "fingerprint records it)."
+        },
+    )
     lookup: int = field(
         default=0,
         metadata={
@@ -245,6 +254,10 @@ class RunSettings:
             raise SettingsError(
                 f"judge-decides = {self.judge_decides!r} is not accepted; use judge (the "
                 "default) or similar"
+            )
+        if self.dtype not in ("float32", "bfloat16"):
+            raise SettingsError(
+                f"dtype = {self.dtype!r} is not accepted; use float32 (the default) or bfloat16"
             )
         if self.decoding not in ("free", "constrained"):
             raise SettingsError(

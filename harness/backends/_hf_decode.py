@@ -640,6 +640,8 @@ class HFBackend(Backend):
             digest = hashlib.sha256()
             if self.chat_template is not None:  # a template put on the tokenizer at load
                 digest.update(b"chat_template\0" + self.chat_template.encode() + b"\0")
+            if self.dtype != "float32":  # other weights, other answers (float32 keys stay)
+                digest.update(b"dtype\0" + self.dtype.encode() + b"\0")
             for path in self.checkpoint.hashed_files:
                 digest.update(path.name.encode())
                 digest.update(b"\0")
@@ -647,6 +649,15 @@ class HFBackend(Backend):
                 digest.update(b"\0")
             self._fingerprint = "sha256:" + digest.hexdigest()[:16]
         return self._fingerprint
+
+    @property
+    def dtype(self) -> str:
+        """The body's weights: ``float32`` as loaded, or ``bfloat16`` (``--rc-dtype``)."""
+        return str(self.model.dtype).removeprefix("torch.")
+
+    def _head_dtype(self) -> str | None:
+        head = self.model.get_output_embeddings()
+        return None if head is None else str(head.weight.dtype).removeprefix("torch.")
 
     def describe(self) -> dict[str, Any]:
         ckpt = self.checkpoint
@@ -658,7 +669,8 @@ class HFBackend(Backend):
             "adapter_path": str(ckpt.adapter_path) if ckpt.adapter_path else None,
             "base_model": ckpt.base_model,
             "files": [str(p) for p in ckpt.hashed_files],
-            "dtype": str(self.model.dtype).removeprefix("torch."),
+            "dtype": self.dtype,
+            "head_dtype": self._head_dtype(),
             "device": str(self.device),
             "threads": self.threads,
             "prefix_cache": self.prefix_cache,

@@ -15,7 +15,15 @@ from harness.backends.registry import BackendEntry, register_backend
 from harness.checkpoints import resolve_checkpoint
 from harness.errors import CheckpointError
 
-_OPTIONS = ("base_model", "threads", "device", "prefix_cache", "output_format", "chat_template")
+_OPTIONS = (
+    "base_model",
+    "threads",
+    "device",
+    "prefix_cache",
+    "output_format",
+    "chat_template",
+    "dtype",
+)
 
 
 def _prevalidate(spec: str, **options: Any) -> None:
@@ -51,6 +59,7 @@ ENTRY = register_backend(
         formats=("json", "native"),
         takes_chat_template=True,
         decodings=("free", "constrained"),
+        dtypes=("float32", "bfloat16"),
     )
 )
 

@@ -43,6 +43,9 @@ class BackendEntry:
     """Whether ``--rc-chat-template`` means anything to it (the template is applied here)."""
     decodings: tuple[str, ...] = ("free",)
     """``--rc-decoding`` modes it can do (``constrained`` needs the model's logits)."""
+    dtypes: tuple[str, ...] = ("float32",)
+    """``--rc-dtype`` values it honours; ``float32`` alone means the weights are not its to
+    choose (a server's, or none at all)."""
 
 
 _REGISTRY: dict[str, BackendEntry] = {}
@@ -113,6 +116,18 @@ def check_format(spec: str, output_format: str, chat_template: str | None = None
             f"--rc-format {output_format}: the {entry.name} backend (--checkpoint {spec}) "
             f"supports {', '.join(entry.formats)}; backends and their formats: "
             f"{'; '.join(others)}"
+        )
+
+
+def check_dtype(spec: str, dtype: str) -> None:
+    """Refuse ``--rc-dtype`` for a backend that cannot change its weights, naming those that can."""
+    entry = find_backend(spec)
+    if dtype not in entry.dtypes:
+        takers = [e.name for e in backend_entries() if dtype in e.dtypes]
+        raise RoutecheckError(
+            f"--rc-dtype {dtype}: the {entry.name} backend (--checkpoint {spec}) does not load "
+            f"weights it could cast, so it would change nothing; "
+            f"{', '.join(takers) or 'no backend'} can run {dtype} weights"
         )
 
 

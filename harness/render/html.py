@@ -121,7 +121,17 @@ def _head(results: RunResults) -> dict[str, Any]:
         "decoding": ", ".join(f"{k}={v}" for k, v in results.decoding.items() if k != "mode"),
         "decoding_mode": results.decoding.get("mode", "free"),
         "judge": judge_view(results),
+        "weights": _weights(results.checkpoint.details),
     }
+
+
+def _weights(details: dict[str, Any]) -> tuple[str, str] | None:
+    """``(dtype, label)`` for weights other than float32 (``--rc-dtype``); None otherwise."""
+    dtype, head = details.get("dtype"), details.get("head_dtype")
+    if not dtype or dtype == "float32":
+        return None
+    label = f"{dtype} weights" + (f", {head} head" if head and head != dtype else "")
+    return str(dtype), label
 
 
 def _gate_split(results: RunResults) -> str:
