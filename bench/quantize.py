@@ -1,15 +1,22 @@
-"""int8 against fp32 on one checkpoint: time per decode step, and agreement on golden cases.
+"""Cheaper weights against fp32 on one checkpoint: time per decode step, and agreement on
+golden cases.
 
-Loads the checkpoint twice, the second copy with every ``nn.Linear`` in dynamic int8
-(``torch.ao.quantization.quantize_dynamic``), times one greedy decode step of a single
-sequence at the context of the longest prompt, then generates the selected cases with both
-and compares the raw outputs (identical text) and the verdicts (same outcome and same
-predicted tool). The fp32 outputs go through the output cache like a run's (a cached fp32
-run costs nothing); int8 outputs are never cached. routecheck does not offer int8: this
-script is how that decision was measured.
+Loads the checkpoint once in fp32 and once more for each variant (``--variants``):
+
+* ``int8``: every ``nn.Linear`` in dynamic int8 (``torch.ao.quantization.quantize_dynamic``);
+* ``bfloat16``: what ``--rc-dtype bfloat16`` runs, the body in bfloat16 under a float32
+  output head;
+* ``bfloat16-all``: every weight in bfloat16, the head included.
+
+It times one greedy decode step of a single sequence at the context of the longest prompt,
+then generates the selected cases with each and compares the raw outputs (identical text)
+and the verdicts (same outcome and same predicted tool) with fp32's. The fp32 outputs go
+through the output cache like a run's (a cached fp32 run costs nothing); a variant's are
+never cached, so its time is a real generation. routecheck does not offer int8, and offers
+bfloat16 with a float32 head: this script is how both decisions were measured.
 
     python bench/quantize.py --checkpoint routers/customer_support \\
-        --golden golden/customer_support --split dev --json quantize.json
+        --golden golden/customer_support --split dev --variants int8,bfloat16 --json q.json
 """
 
 from __future__ import annotations
@@ -28,30 +35,39 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch
 
 from bench.inference import Progress, peak_mib
-from harness.backends.base import Backend, DecodingConfig, GenerationRequest
+from harness.backends.base import DecodingConfig, GenerationRequest
 from harness.backends.hf import HFBackend, load_hf_backend
 from harness.golden import load_golden
 from harness.hfcompat import CACHE_KEYWORD
 from harness.outputcache import OutputCache, default_cache_dir, generate_cached
 from harness.scoring import parse_output, score_case
 
+VARIANTS = ("int8", "bfloat16", "bfloat16-all")
 
-class Int8Backend(HFBackend):
-    """The backend on an int8 copy of the model; uncached, since its outputs are not the
-    checkpoint's (and depend on their batch mates: an activation's scale spans the batch)."""
+
+class VariantBackend(HFBackend):
+    """The backend on another copy of the model; uncached, so that its time is a real
+    generation (and int8 outputs depend on their batch mates: an activation's scale spans
+    the batch)."""
 
     cacheable = False
 
 
-def int8_backend(fp32: HFBackend, spec: str, threads: int | None) -> HFBackend:
-    """A second fp32 load of ``spec``, its linear layers quantized to dynamic int8."""
-    fresh = load_hf_backend(spec, threads=threads)
-    with warnings.catch_warnings():  # torch.ao quantization is deprecated in favour of torchao
-        warnings.simplefilter("ignore")
-        model = torch.ao.quantization.quantize_dynamic(
-            fresh.model, {torch.nn.Linear}, dtype=torch.qint8
-        )
-    return Int8Backend(fresh.checkpoint, model, fresh.tokenizer, fp32.threads)
+def variant_backend(name: str, spec: str, threads: int | None) -> HFBackend:
+    """A fresh load of ``spec`` with the variant's weights."""
+    fresh = load_hf_backend(
+        spec, threads=threads, dtype="bfloat16" if name == "bfloat16" else "float32"
+    )
+    model = fresh.model
+    if name == "int8":
+        with warnings.catch_warnings():  # torch.ao quantization is deprecated for torchao
+            warnings.simplefilter("ignore")
+            model = torch.ao.quantization.quantize_dynamic(
+                model, {torch.nn.Linear}, dtype=torch.qint8
+            )
+    elif name == "bfloat16-all":
+        model = model.to(torch.bfloat16)
+    return VariantBackend(fresh.checkpoint, model, fresh.tokenizer, fresh.threads)
 
 
 def step_ms(backend: HFBackend, prompt: list[int], steps: int = 16) -> float:
@@ -78,7 +94,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    parser.add_argument(
+        "--variants",
+        default="int8",
+        help=f"comma-separated, of {', '.join(VARIANTS)} (default int8)",
+    )
     args = parser.parse_args(argv)
+    names = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in names if v not in VARIANTS]
+    if unknown or not names:
+        print(f"--variants: unknown {unknown} (known: {', '.join(VARIANTS)})", file=sys.stderr)
+        return 2
 
     sets = load_golden(args.golden)
     cases = [(gs.catalog, c) for gs in sets for c in gs.cases if c.split == args.split]
@@ -92,20 +118,21 @@ def main(argv: list[str] | None = None) -> int:
         GenerationRequest(id=c.key, messages=c.chat(cat.system_prompt())) for cat, c in cases
     ]
     config = DecodingConfig(batch_size=args.batch_size)
-    fp32 = load_hf_backend(args.checkpoint, threads=args.threads)
-    int8 = int8_backend(fp32, args.checkpoint, args.threads)
-    prompt = max((fp32.encode(r.messages) for r in requests), key=len)
-    timing = {"context_tokens": len(prompt), "fp32_ms": step_ms(fp32, prompt)}
-    timing["int8_ms"] = step_ms(int8, prompt)
-    print(
-        f"decode step at {len(prompt)} tokens: fp32 {timing['fp32_ms']:.1f} ms, "
-        f"int8 {timing['int8_ms']:.1f} ms"
-    )
+    backends: dict[str, HFBackend] = {
+        "fp32": load_hf_backend(args.checkpoint, threads=args.threads)
+    }
+    for name in names:
+        backends[name] = variant_backend(name, args.checkpoint, args.threads)
+    prompt = max((backends["fp32"].encode(r.messages) for r in requests), key=len)
+    timing: dict[str, Any] = {"context_tokens": len(prompt)}
+    for name, backend in backends.items():
+        timing[f"{name}_ms"] = step_ms(backend, prompt)
+    steps = ", ".join(f"{name} {timing[f'{name}_ms']:.1f} ms" for name in backends)
+    print(f"decode step at {len(prompt)} tokens: {steps}")
 
     outputs: dict[str, list[str]] = {}
     seconds: dict[str, float] = {}
-    pair: tuple[tuple[str, Backend], ...] = (("fp32", fp32), ("int8", int8))
-    for name, backend in pair:
+    for name, backend in backends.items():
         t0 = time.perf_counter()
         gens, _ = generate_cached(
             backend,
@@ -123,21 +150,31 @@ def main(argv: list[str] | None = None) -> int:
         ]
         for name, texts in outputs.items()
     }
-    same_text = sum(a == b for a, b in zip(outputs["fp32"], outputs["int8"], strict=True))
-    pairs = list(zip(verdicts["fp32"], verdicts["int8"], strict=True))
-    same_verdict = sum(a.outcome == b.outcome and a.predicted == b.predicted for a, b in pairs)
-    flipped = [a.key for a, b in pairs if a.passed != b.passed]
     n = len(cases)
     passed = {name: sum(v.passed for v in vs) for name, vs in verdicts.items()}
-    print(f"{n} {args.split} cases, batch {args.batch_size}")
-    print(f"identical outputs   {same_text}/{n}")
-    print(f"same verdict        {same_verdict}/{n} (outcome and predicted tool)")
-    print(f"passed              fp32 {passed['fp32']}/{n}, int8 {passed['int8']}/{n}")
-    print(f"pass/fail flipped   {len(flipped)}: {', '.join(flipped) or '-'}")
-    print(
-        f"int8 generation     {seconds['int8']:.1f} s (fp32 {seconds['fp32']:.1f} s, maybe cached)"
-    )
-    print(f"peak memory         {peak_mib():.0f} MiB (both models loaded)")
+    print(f"{n} {args.split} cases, batch {args.batch_size}; fp32 passed {passed['fp32']}/{n}")
+    compared: dict[str, dict[str, Any]] = {}
+    for name in names:
+        same_text = sum(a == b for a, b in zip(outputs["fp32"], outputs[name], strict=True))
+        pairs = list(zip(verdicts["fp32"], verdicts[name], strict=True))
+        same_verdict = sum(a.outcome == b.outcome and a.predicted == b.predicted for a, b in pairs)
+        flipped = [a.key for a, b in pairs if a.passed != b.passed]
+        compared[name] = {
+            "identical_outputs": same_text,
+            "same_verdict": same_verdict,
+            "passed": passed[name],
+            "flipped": flipped,
+        }
+        print(f"{name}:")
+        print(f"  identical outputs   {same_text}/{n}")
+        print(f"  same verdict        {same_verdict}/{n} (outcome and predicted tool)")
+        print(f"  passed              {passed[name]}/{n}")
+        print(f"  pass/fail flipped   {len(flipped)}: {', '.join(flipped) or '-'}")
+        print(
+            f"  generation          {seconds[name]:.1f} s "
+            f"(fp32 {seconds['fp32']:.1f} s, maybe cached)"
+        )
+    print(f"peak memory         {peak_mib():.0f} MiB (every model loaded)")
     if args.json is not None:
         payload = {
             "checkpoint": args.checkpoint,
@@ -145,10 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             "cases": n,
             "batch_size": args.batch_size,
             "step": timing,
-            "identical_outputs": same_text,
-            "same_verdict": same_verdict,
-            "passed": passed,
-            "flipped": flipped,
+            "passed_fp32": passed["fp32"],
+            "variants": compared,
             "seconds": seconds,
             "peak_rss_mib": peak_mib(),
         }

@@ -65,3 +65,48 @@ def test_constrained_route_calls_use_the_route_decoding_switch() -> None:
 
     found = bench_inference.constrained_config(64)
     assert found == (DecodingConfig(64, 1), {"decoding": "constrained"})
+
+
+def test_bfloat16_paths_beside_the_float32_recipe_loop(tmp_path: Path) -> None:
+    """``--dtype bfloat16`` times the backend in bfloat16 and the recipe's loop, as the
+    recipe ran it, in float32; the report says which."""
+    tokenizer = build_tokenizer(tmp_path / "tok", extra_tokens=SCRIPT)
+    model = build_scripted_model(tmp_path / "model", tokenizer, SCRIPT)
+    out = tmp_path / "bench.json"
+    argv = [
+        "--checkpoint", str(model), "--golden", str(ROOT / "golden" / "customer_support"),
+        "--limit", "3", "--threads", "1", "--batch-size", "2", "--max-new-tokens", "12",
+        "--paths", "seed,backend", "--route-calls", "0", "--dtype", "bfloat16",
+        "--json", str(out),
+    ]  # fmt: skip
+    assert bench_main(argv) == 0
+    report = json.loads(out.read_text())
+    assert report["dtype"] == "bfloat16"
+    assert report["paths"]["seed"]["identical_to_backend"] == 3
+
+
+def test_the_weights_bench_compares_each_variant_with_fp32(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench.quantize import main as quantize_main
+
+    tokenizer = build_tokenizer(tmp_path / "tok", extra_tokens=SCRIPT)
+    model = build_scripted_model(tmp_path / "model", tokenizer, SCRIPT)
+    out = tmp_path / "q.json"
+    argv = [
+        "--checkpoint", str(model), "--golden", str(ROOT / "golden" / "customer_support"),
+        "--limit", "4", "--threads", "1", "--batch-size", "2",
+        "--variants", "int8,bfloat16,bfloat16-all", "--json", str(out),
+    ]  # fmt: skip
+    assert quantize_main(argv) == 0
+    report = json.loads(out.read_text())
+    assert report["cases"] == 4
+    assert set(report["variants"]) == {"int8", "bfloat16", "bfloat16-all"}
+    for name, numbers in report["variants"].items():
+        # the scripted model's answer is far ahead of every other token in any dtype
+        assert numbers["identical_outputs"] == 4, (name, numbers)
+        assert numbers["passed"] == report["passed_fp32"]
+        assert report["step"][f"{name}_ms"] > 0
+    assert "bfloat16-all:" in capsys.readouterr().out
+    assert quantize_main(["--variants", "int4"]) == 2
+    assert "unknown ['int4']" in capsys.readouterr().err
