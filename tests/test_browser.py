@@ -460,3 +460,55 @@ def test_filters_chips_sorting_and_url_state(browser: Any, tmp_path: Path) -> No
     assert more.is_visible() and more.inner_text().startswith("{")
     assert w.errors == [] and w.dialogs == []
     page.close()
+
+
+def test_robustness_panel_opens_its_examples_and_links_to_hidden_cases(
+    browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run with the robustness suite: the panel's overall rate is results.json's, a
+    fragile case's smallest flip opens on a click, and its link shows the case in the list
+    although the default view hides it (it passes unperturbed)."""
+    from tests.test_robustness import LOWER_ID_RULE, _replay, _run
+
+    monkeypatch.setenv("ROUTECHECK_CACHE_DIR", str(tmp_path / "rc-cache"))
+    replay = _replay(tmp_path, [LOWER_ID_RULE])
+    keys = {"customer_support/pos-track-001", "customer_support/chat-001"}
+    ev = _run(
+        f"mock:{replay}", tmp_path, keys, robustness_examples=10, perturbations="typo,id_format"
+    )
+    assert ev.files is not None and ev.files.report is not None
+    saved = read_results(ev.files.results)
+    assert saved.robustness is not None
+
+    w = Watched(browser)
+    w.open(ev.files.report)
+    page = w.page
+    assert w.errors == []
+    panel = page.locator("#robustness")
+    shown = panel.locator("[data-robustness]")
+    assert float(shown.get_attribute("data-robustness") or "nan") == saved.robustness.overall.value
+    assert shown.inner_text() == f"{saved.robustness.overall.value:.3f}"
+
+    fragile = panel.locator("details.fragile")
+    assert fragile.count() == 1
+    assert fragile.get_attribute("data-fragile") == "customer_support/pos-track-001"
+    example = fragile.locator("dl")
+    assert not example.is_visible()  # closed until asked
+    fragile.locator("summary").click(position={"x": 400, "y": 5})
+    assert example.is_visible()
+    assert "Where is my order ord-4410?" in example.inner_text()
+
+    link = fragile.locator("summary a")
+    anchor = link.get_attribute("href") or ""
+    row = page.locator(f"#caselist > {anchor}")
+    assert row.locator(".key").inner_text() == "customer_support/pos-track-001"
+    assert not row.is_visible()  # passing, so the default view leaves it out
+    link.click()
+    row.wait_for(state="visible", timeout=5000)  # the hashchange handler runs after the click
+    assert page.locator("#shown").inner_text() == "showing 1 of 2"
+    assert not page.locator("#empty").is_visible()
+    top = page.evaluate(f"() => document.querySelector('{anchor}').getBoundingClientRect().top")
+    assert 0 <= top < page.viewport_size["height"]  # scrolled to it
+    page.screenshot(path=str(tmp_path / "robustness.png"), full_page=True)
+    assert w.errors == [] and w.dialogs == []
+    page.close()

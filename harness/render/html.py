@@ -326,13 +326,17 @@ def _list_cases(results: RunResults, comparison: Comparison | None) -> _Listed:
     listed.n_full = len(listed.parts)
     # Every other case as a one-line row, while the whole list stays under its budget.
     rest = order[listed.n_full :]
-    # Passing cases get no id: gates link to failures, never to passing cases.
+    # Passing cases get no id (gates link to failures), except those the robustness panel
+    # names: a fragile case passes unperturbed, and its link must find its row.
+    fragile = (
+        {c.key for c in results.robustness.cases if c.fragile} if results.robustness else set()
+    )
     items = [
         (
             case,
             status,
             new,
-            None if status == "passing" else f"c{i}",
+            None if status == "passing" and case.key not in fragile else f"c{i}",
             group_of.get(case.key),
             *_row_text(case),
         )

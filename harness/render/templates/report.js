@@ -58,6 +58,9 @@
       if (el.hidden === ok) el.hidden = !ok;
       if (ok) n++;
     }
+    showCount(n);
+  }
+  function showCount(n) {
     shown.textContent =
       "showing " + n.toLocaleString("en-US") + " of " + total.toLocaleString("en-US");
     if (empty) empty.hidden = n > 0;
@@ -191,7 +194,8 @@
     }
     var el = h ? document.getElementById(h) : null;
     if (el && el.parentNode === list && el.hidden) {
-      el.hidden = false;
+      el.hidden = false;  // a link to a case the filters hide shows it, and the count says so
+      showCount(items.filter(function (it) { return !it.hidden; }).length);
       el.scrollIntoView();
     }
   }
