@@ -149,3 +149,34 @@ def test_bfloat16_lookup_trees_change_no_token(bf16: HFBackend) -> None:
     rec = recording(drafting, True)
     rec.generate(tiny_requests(), tree)
     assert rec.accepted > 0
+
+
+def test_a_run_in_bfloat16_records_its_weights_end_to_end(model_dir: Path, tmp_path: Path) -> None:
+    """Settings to session to backend to results.json and the report: the run says which
+    weights answered, and its outputs are not the float32 run's cache entries."""
+    from harness.results import read_results
+    from harness.session import EvaluationSession
+
+    keys = {"customer_support/pos-track-001", "customer_support/chat-001"}
+    runs = {}
+    for name, dtype in (("float32", "float32"), ("bfloat16", "bfloat16"), ("again", "float32")):
+        settings = build_settings(
+            {"golden": GOLDEN, "reports_dir": str(tmp_path / "reports")},
+            {"checkpoint": str(model_dir), "dtype": dtype, "max_new_tokens": 6},
+        )
+        session = EvaluationSession.start(settings)
+        session.selected = keys
+        session.run()
+        assert session.files is not None and session.files.report is not None
+        runs[name] = (read_results(session.files.results), session.files.report)
+    (f32, f32_report), (bf16, bf16_report) = runs["float32"], runs["bfloat16"]
+    assert f32.checkpoint.details["dtype"] == "float32"
+    assert (bf16.checkpoint.details["dtype"], bf16.checkpoint.details["head_dtype"]) == (
+        "bfloat16",
+        "float32",
+    )
+    assert bf16.checkpoint.fingerprint != f32.checkpoint.fingerprint
+    assert not bf16.timing.get("cached_cases")  # nothing replayed from the float32 run
+    assert runs["again"][0].timing.get("cached_cases") == 2  # while float32 replays its own
+    assert "bfloat16 weights, float32 head" in bf16_report.read_text(encoding="utf-8")
+    assert "data-dtype" not in f32_report.read_text(encoding="utf-8")
