@@ -34,7 +34,7 @@ import torch
 
 from bench._paths import PATHS
 from harness.backends._hf_lookup import read_lookup_corpus
-from harness.backends.base import DecodingConfig, GenerationRequest
+from harness.backends.base import DTYPES, DecodingConfig, GenerationRequest
 from harness.backends.hf import HFBackend, cut_after_json, load_hf_backend
 from harness.catalog import Catalog
 from harness.golden import GoldenCase, load_golden
@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--dtype",
-        choices=("float32", "bfloat16"),
+        choices=DTYPES,
         default="float32",
         help="weights of the timed backend (default float32); the seed path always runs "
         "the recipe's loop on float32 weights, as the recipe does",

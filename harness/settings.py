@@ -10,6 +10,7 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from harness.backends.base import DTYPES
 from harness.errors import RoutecheckError, SettingsError
 from harness.gates import GateConfig
 from harness.golden import SLICES
@@ -255,7 +256,7 @@ class RunSettings:
                 f"judge-decides = {self.judge_decides!r} is not accepted; use judge (the "
                 "default) or similar"
             )
-        if self.dtype not in ("float32", "bfloat16"):
+        if self.dtype not in DTYPES:
             raise SettingsError(
                 f"dtype = {self.dtype!r} is not accepted; use float32 (the default) or bfloat16"
             )

@@ -28,13 +28,26 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: Any) 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
-def test_every_cpu_path_agrees_with_the_backend(tmp_path: Path) -> None:
+def scripted(tmp_path: Path) -> Path:
+    """The scripted model (its answer is SCRIPT, far ahead of any other token)."""
     tokenizer = build_tokenizer(tmp_path / "tok", extra_tokens=SCRIPT)
-    model = build_scripted_model(tmp_path / "model", tokenizer, SCRIPT)
+    return build_scripted_model(tmp_path / "model", tokenizer, SCRIPT)
+
+
+def small_run(model: Path, limit: int) -> list[str]:
+    """The options every bench test shares: the scripted model, a few golden cases, one
+    thread, batches of 2."""
+    return [
+        "--checkpoint", str(model), "--golden", str(ROOT / "golden" / "customer_support"),
+        "--limit", str(limit), "--threads", "1", "--batch-size", "2",
+    ]  # fmt: skip
+
+
+def test_every_cpu_path_agrees_with_the_backend(tmp_path: Path) -> None:
+    model = scripted(tmp_path)
     out = tmp_path / "bench.json"
     argv = [
-        "--checkpoint", str(model), "--golden", str(ROOT / "golden" / "customer_support"),
-        "--limit", "3", "--threads", "1", "--batch-size", "2", "--max-new-tokens", "12",
+        *small_run(model, 3), "--max-new-tokens", "12",
         "--paths", "seed,backend,backend-eos,generate,static,cb,offloaded",
         "--prefix-ablation", "--route-calls", "2", "--json", str(out),
     ]  # fmt: skip
@@ -70,12 +83,10 @@ def test_constrained_route_calls_use_the_route_decoding_switch() -> None:
 def test_bfloat16_paths_beside_the_float32_recipe_loop(tmp_path: Path) -> None:
     """``--dtype bfloat16`` times the backend in bfloat16 and the recipe's loop, as the
     recipe ran it, in float32; the report says which."""
-    tokenizer = build_tokenizer(tmp_path / "tok", extra_tokens=SCRIPT)
-    model = build_scripted_model(tmp_path / "model", tokenizer, SCRIPT)
+    model = scripted(tmp_path)
     out = tmp_path / "bench.json"
     argv = [
-        "--checkpoint", str(model), "--golden", str(ROOT / "golden" / "customer_support"),
-        "--limit", "3", "--threads", "1", "--batch-size", "2", "--max-new-tokens", "12",
+        *small_run(model, 3), "--max-new-tokens", "12",
         "--paths", "seed,backend", "--route-calls", "0", "--dtype", "bfloat16",
         "--json", str(out),
     ]  # fmt: skip
@@ -90,12 +101,10 @@ def test_the_weights_bench_compares_each_variant_with_fp32(
 ) -> None:
     from bench.quantize import main as quantize_main
 
-    tokenizer = build_tokenizer(tmp_path / "tok", extra_tokens=SCRIPT)
-    model = build_scripted_model(tmp_path / "model", tokenizer, SCRIPT)
+    model = scripted(tmp_path)
     out = tmp_path / "q.json"
     argv = [
-        "--checkpoint", str(model), "--golden", str(ROOT / "golden" / "customer_support"),
-        "--limit", "4", "--threads", "1", "--batch-size", "2",
+        *small_run(model, 4),
         "--variants", "int8,bfloat16,bfloat16-all", "--json", str(out),
     ]  # fmt: skip
     assert quantize_main(argv) == 0

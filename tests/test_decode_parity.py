@@ -107,7 +107,11 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> HFBackend:
     queued requests join it mid-way (a random model never closes a JSON object)."""
     root = tmp_path_factory.mktemp("parity")
     model = build_tiny_model(root / "model", build_tokenizer(root / "tokenizer"))
-    plain = load_hf_backend(str(model), threads=1)
+    return with_mid_stop(load_hf_backend(str(model), threads=1))
+
+
+def with_mid_stop(plain: HFBackend) -> HFBackend:
+    """``plain`` with one more stop token: the one its answers write about half the time."""
     answers = [
         reference_tokens(plain, r, DecodingConfig(max_new_tokens=24)) for r in tiny_requests()
     ]

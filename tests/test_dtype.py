@@ -9,7 +9,6 @@ that has no weights to cast, is refused before anything is generated.
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +67,7 @@ from tests.test_decode_parity import (  # noqa: E402
     recording,
     reference_tokens,
     tiny_requests,
+    with_mid_stop,
 )
 from tests.tinymodel import build_tiny_model, build_tokenizer  # noqa: E402
 
@@ -88,14 +88,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def bf16(model_dir: Path) -> HFBackend:
     """The tiny model in bfloat16, with one more stop token so rows end at different steps
     (as in the float32 parity tests)."""
-    plain = load_hf_backend(str(model_dir), threads=1, dtype="bfloat16")
-    answers = [
-        reference_tokens(plain, r, DecodingConfig(max_new_tokens=24)) for r in tiny_requests()
-    ]
-    seen = Counter(t for tokens in answers for t in set(tokens[2:16]))
-    stop = min(seen, key=lambda t: (abs(seen[t] - len(answers) / 2), t))
-    plain.model.generation_config.eos_token_id = [*plain.eos_ids, stop]
-    return HFBackend(plain.checkpoint, plain.model, plain.tokenizer, 1)
+    return with_mid_stop(load_hf_backend(str(model_dir), threads=1, dtype="bfloat16"))
 
 
 def test_the_body_is_bfloat16_and_the_head_float32(bf16: HFBackend) -> None:

@@ -23,6 +23,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from harness.backends._hf_decode import HFBackend, cut_after_json, json_object_end
 from harness.backends._hf_fingerprint import file_sha256
+from harness.backends.base import DTYPES
 from harness.basemodel import base_model_path
 from harness.checkpoints import ACCEPTED, ResolvedCheckpoint, resolve_checkpoint
 from harness.errors import CheckpointError
@@ -142,16 +143,13 @@ def check_tokenizer(
     _load_tokenizer(_resolved(spec, base_model), output_format, chat_template)
 
 
-DTYPES = ("float32", "bfloat16")
-"""Weights a checkpoint can be run in: as loaded, or a bfloat16 body under a float32 head."""
-
-
 def to_bfloat16(model: Any) -> Any:
     """Cast ``model`` to bfloat16 except its output head, which stays float32 (untied from
     the input embeddings) and reads the last hidden state cast up to float32.
 
-    Why the head stays: chosen on the reference router's dev split, an all-bfloat16 model
-    changed 5 of 168 greedy answers, this one 1; logits come out float32 either way.
+    Why the head stays: chosen on the reference router's dev split (``bench/quantize.py``),
+    an all-bfloat16 model changed 5 of 168 greedy answers and 2 verdicts, this one 2 answers
+    and no verdict; logits come out float32 either way.
     """
     head = model.get_output_embeddings()
     if head is None:

@@ -13,6 +13,10 @@ ProgressCallback = Callable[[int], None]
 """Called with the number of requests just finished, so callers can drive a progress bar."""
 
 
+DTYPES = ("float32", "bfloat16")
+"""``--rc-dtype`` values: weights as loaded, or a bfloat16 body under a float32 head."""
+
+
 @dataclass(frozen=True)
 class DecodingConfig:
     """How outputs are generated. Greedy always: variety is no virtue in a router."""

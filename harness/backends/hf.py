@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.backends.base import Backend
+from harness.backends.base import DTYPES, Backend
 from harness.backends.registry import BackendEntry, register_backend
 from harness.checkpoints import resolve_checkpoint
 from harness.errors import CheckpointError
@@ -59,7 +59,7 @@ ENTRY = register_backend(
         formats=("json", "native"),
         takes_chat_template=True,
         decodings=("free", "constrained"),
-        dtypes=("float32", "bfloat16"),
+        dtypes=DTYPES,
     )
 )
 
