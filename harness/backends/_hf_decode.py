@@ -36,6 +36,7 @@ from transformers import DynamicCache, GenerationConfig
 
 from harness.backends._hf_fingerprint import file_sha256
 from harness.backends._hf_lookup import LookupDrafter, PromptIndex, word_classes
+from harness.backends._hf_speed import head_rows, read_positions, use_native_gqa
 from harness.backends.base import (
     Backend,
     DecodingConfig,
@@ -224,6 +225,8 @@ class HFBackend(Backend):
             eos_token_id=self.eos_ids,
             pad_token_id=self.pad_id,
         )
+        self.native_gqa = use_native_gqa(model)
+        """Attention shares key/value heads without copying them (same values, less work)."""
         self._prefixes: OrderedDict[tuple[int, ...], Any] = OrderedDict()
         self._fingerprint: str | None = None
         self.jump_forward = True
@@ -287,7 +290,9 @@ class HFBackend(Backend):
             self._prefixes.move_to_end(prefix)
             return self._prefixes[prefix]
         ids = torch.tensor([prefix], dtype=torch.long, device=self.device)
-        out = self.model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True)
+        out = self.model(
+            input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True, logits_to_keep=1
+        )
         cache = self._prefixes[prefix] = getattr(out, CACHE_KEYWORD)
         while len(self._prefixes) > _MAX_PREFIXES:
             self._prefixes.popitem(last=False)
@@ -373,7 +378,8 @@ class HFBackend(Backend):
                 ]
                 positions = 1 + max(len(row.draft) for row in new_rows)
                 trees = [row.parents for row in new_rows]
-                new_state, logits = self._prefill(prefix, suffixes, positions, trees)
+                reads = [1 + len(row.draft) for row in new_rows]
+                new_state, logits = self._prefill(prefix, suffixes, positions, trees, reads)
                 if drafter is None:
                     self._advance(new_rows, logits[:, -1], config)
                 else:
@@ -420,14 +426,16 @@ class HFBackend(Backend):
             counts = new.sum(-1)
             state.mask = torch.cat([state.mask, new.to(state.mask.dtype)], dim=1)
         self.forward_passes += 1
-        out = self.model(
-            input_ids=torch.tensor(feed, dtype=torch.long, device=self.device),
-            attention_mask=attention,
-            position_ids=(state.positions[:, None] + offsets).clamp(min=0),
-            use_cache=True,
-            logits_to_keep=1 + max(len(row.draft) for row in rows),
-            **{CACHE_KEYWORD: state.cache},
-        )
+        keep = 1 + max(len(row.draft) for row in rows)
+        with head_rows(self.model, read_positions([1 + len(row.draft) for row in rows], keep)):
+            out = self.model(
+                input_ids=torch.tensor(feed, dtype=torch.long, device=self.device),
+                attention_mask=attention,
+                position_ids=(state.positions[:, None] + offsets).clamp(min=0),
+                use_cache=True,
+                logits_to_keep=keep,
+                **{CACHE_KEYWORD: state.cache},
+            )
         state.cache = getattr(out, CACHE_KEYWORD)
         state.positions = state.positions + counts
         for row in rows:
@@ -516,11 +524,13 @@ class HFBackend(Backend):
         suffixes: list[list[int]],
         keep: int = 1,
         trees: Sequence[Sequence[int]] = (),
+        reads: Sequence[int] = (),
     ) -> tuple[_State, Any]:
         """Run new prompts through the model: ``[prefix][padding][request]`` rows whose
         prefix comes from the cache, or left-padded prompts when there is no prefix.
         ``trees`` holds each row's draft tree (the parents of its last tokens; see
-        :func:`_tree_block`). Returns the logits of the last ``keep`` positions."""
+        :func:`_tree_block`). Returns the logits of the last ``keep`` positions, of which
+        row ``k`` reads its last ``reads[k]`` (all when ``reads`` is empty)."""
         width = max(len(s) for s in suffixes)
         rows, masks = [], []
         for s in suffixes:
@@ -543,14 +553,15 @@ class HFBackend(Backend):
         else:
             cache = DynamicCache()
         self.forward_passes += 1
-        out = self.model(
-            input_ids=feed,
-            attention_mask=attention,
-            position_ids=positions,
-            use_cache=True,
-            logits_to_keep=keep,
-            **{CACHE_KEYWORD: cache},
-        )
+        with head_rows(self.model, read_positions(reads or [keep] * len(suffixes), keep)):
+            out = self.model(
+                input_ids=feed,
+                attention_mask=attention,
+                position_ids=positions,
+                use_cache=True,
+                logits_to_keep=keep,
+                **{CACHE_KEYWORD: cache},
+            )
         state = _State(cache=getattr(out, CACHE_KEYWORD), mask=mask, positions=mask.sum(-1))
         return state, out.logits
 

@@ -1,0 +1,132 @@
+"""Two costs of a batched forward pass that change no value, only the work behind it.
+
+Both were found by profiling the reference router's suite on a 2-core CPU (batch 16,
+lookup drafts), where they took about a fifth of the time:
+
+* **Grouped-query attention without copies.** transformers' SDPA path repeats each
+  key/value head for its query heads (``repeat_kv``, a copy of the whole cache in every
+  layer) whenever a pass has more than one query token and a mask, which is every lookup
+  or jump-forward step. torch's SDPA reads the shared heads itself (``enable_gqa``), with
+  bit-identical results on the CPU (``tests/test_speed.py``).
+* **The output head on the positions read.** A step keeps the logits of the last
+  ``1 + longest draft`` positions of every row, but a row with a shorter draft reads fewer.
+  The head (49,152 x 576 for SmolLM2) is about a third of a wide pass. Its input was also a
+  strided slice, which sends ``F.linear`` to a batched matmul over a broadcast weight, about
+  2.7x slower than the plain matmul on the same numbers. :func:`head_rows` computes the head
+  on the rows read only, contiguous; the rows not read are left unset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from transformers import AttentionInterface
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+ATTENTION = "routecheck_sdpa"
+"""The attention implementation :func:`use_native_gqa` gives a model (SDPA otherwise)."""
+
+
+def _sdpa_native_gqa(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    is_causal: bool | None = None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
+    """transformers' SDPA attention, except that a masked pass over several query tokens
+    lets SDPA share the key/value heads instead of copying them."""
+    groups = getattr(module, "num_key_value_groups", 1)
+    if (
+        groups > 1
+        and query.shape[2] > 1
+        and attention_mask is not None
+        and not dropout
+        and kwargs.get("position_bias") is None
+        and kwargs.get("softcap") is None
+        and key.shape[-1] == value.shape[-1]
+    ):
+        out = F.scaled_dot_product_attention(
+            query, key, value, attn_mask=attention_mask, scale=scaling, enable_gqa=True
+        )
+        return out.transpose(1, 2).contiguous(), None
+    return sdpa_attention_forward(
+        module,
+        query,
+        key,
+        value,
+        attention_mask,
+        dropout=dropout,
+        scaling=scaling,
+        is_causal=is_causal,
+        **kwargs,
+    )
+
+
+AttentionInterface.register(ATTENTION, _sdpa_native_gqa)
+AttentionMaskInterface.register(ATTENTION, sdpa_mask)
+
+
+def use_native_gqa(model: Any) -> bool:
+    """Switch a model that runs transformers' SDPA attention on the CPU to
+    :func:`_sdpa_native_gqa`; any other model is left as it is. Returns whether it switched."""
+    config = getattr(model, "config", None)
+    if getattr(config, "_attn_implementation", None) != "sdpa":
+        return False
+    if next(model.parameters()).device.type != "cpu":
+        return False
+    try:
+        model.set_attn_implementation(ATTENTION)
+    except (ValueError, TypeError, AttributeError):  # a model without the functional API
+        return False
+    return getattr(model.config, "_attn_implementation", None) == ATTENTION
+
+
+def read_positions(reads: Sequence[int], keep: int) -> torch.Tensor | None:
+    """The flat indices of a ``[rows, keep]`` logits block that a pass reads, when row ``k``
+    reads its last ``reads[k]`` positions; ``None`` when it reads them all."""
+    if all(r >= keep for r in reads):
+        return None
+    index = [k * keep + j for k, r in enumerate(reads) for j in range(keep - min(r, keep), keep)]
+    return torch.tensor(index, dtype=torch.long)
+
+
+@contextlib.contextmanager
+def head_rows(model: Any, index: torch.Tensor | None) -> Iterator[None]:
+    """Within the block, the model's output head computes only the flat positions
+    ``index`` of its ``[rows, keep]`` input (all of them when ``None``), from a contiguous
+    copy; the other positions' logits are left unset (uninitialised memory), as nobody
+    reads them."""
+    head = model.get_output_embeddings()
+    if not isinstance(head, torch.nn.Linear):
+        yield
+        return
+    own = head.__dict__.get("forward")  # a forward already set on the instance
+    plain = head.forward
+
+    def forward(hidden: torch.Tensor) -> torch.Tensor:
+        flat = hidden.reshape(-1, hidden.shape[-1])
+        if index is None:
+            return plain(flat.contiguous()).view(*hidden.shape[:-1], -1)
+        part = plain(flat.index_select(0, index.to(flat.device)))
+        out = part.new_empty(flat.shape[0], part.shape[-1])  # zeroing would cost more
+        out.index_copy_(0, index.to(out.device), part)
+        return out.view(*hidden.shape[:-1], -1)
+
+    head.forward = forward  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        if own is None:
+            del head.forward  # the class's own forward again
+        else:
+            head.forward = own  # type: ignore[method-assign]

@@ -1,0 +1,166 @@
+"""The two work savers of :mod:`harness.backends._hf_speed`: they must change no value.
+
+* grouped-query attention through SDPA's own ``enable_gqa`` gives bit-identical attention
+  to transformers' repeated heads, and a model switched to it gives bit-identical logits;
+* the output head computed on the positions a pass reads gives the same logits there, and
+  leaves the head as it found it.
+
+The backend's decoding with both on is held to ``model.generate`` token for token in
+``tests/test_decode_parity.py`` and ``tests/test_lookup.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import torch
+
+from harness.backends._hf_speed import (
+    ATTENTION,
+    _sdpa_native_gqa,
+    head_rows,
+    read_positions,
+    use_native_gqa,
+)
+from harness.backends.base import DecodingConfig, GenerationRequest
+from harness.backends.hf import load_hf_backend
+from tests.tinymodel import build_tiny_model, build_tokenizer, toy_catalog
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: Any) -> None:
+    monkeypatch.setenv("ROUTECHECK_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "rc-cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("speed")
+    return build_tiny_model(root / "model", build_tokenizer(root / "tokenizer"))
+
+
+def _padded_batch(vocab: int) -> dict[str, torch.Tensor]:
+    """Two rows, the second left-padded: a masked pass over several query tokens."""
+    torch.manual_seed(3)
+    ids = torch.randint(3, vocab, (2, 9))
+    mask = torch.ones(2, 9, dtype=torch.long)
+    mask[1, :4] = 0
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    return {"input_ids": ids, "attention_mask": mask, "position_ids": positions}
+
+
+@pytest.mark.parametrize(("queries", "keys"), [(5, 40), (17, 17), (2, 130)])
+def test_native_gqa_attention_is_bit_identical_to_repeated_heads(queries: int, keys: int) -> None:
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    torch.manual_seed(queries)
+    module = SimpleNamespace(num_key_value_groups=3, is_causal=True)
+    query = torch.randn(4, 9, queries, 64)
+    key, value = torch.randn(4, 3, keys, 64), torch.randn(4, 3, keys, 64)
+    mask = torch.rand(4, 1, queries, keys) > 0.3
+    mask[..., -1] = True  # every query sees at least one key
+    ours, _ = _sdpa_native_gqa(module, query, key, value, mask, scaling=0.125)  # type: ignore[arg-type]
+    stock, _ = sdpa_attention_forward(module, query, key, value, mask, scaling=0.125)  # type: ignore[arg-type]
+    assert ours.shape == stock.shape == (4, queries, 9, 64)
+    assert torch.equal(ours, stock)
+
+
+def test_a_backend_switches_an_sdpa_model_and_its_logits_stay_bit_identical(
+    model_dir: Path,
+) -> None:
+    backend = load_hf_backend(str(model_dir), threads=1)
+    assert backend.native_gqa
+    assert backend.model.config._attn_implementation == ATTENTION
+    batch = _padded_batch(backend.model.config.vocab_size)
+    with torch.inference_mode():
+        ours = backend.model(**batch).logits
+        backend.model.set_attn_implementation("sdpa")
+        stock = backend.model(**batch).logits
+    assert torch.equal(ours, stock)
+
+
+def test_a_model_on_another_attention_is_left_alone(model_dir: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, attn_implementation="eager")
+    assert not use_native_gqa(model)
+    assert model.config._attn_implementation == "eager"
+
+
+def test_read_positions_counts_each_rows_reads_from_the_right() -> None:
+    assert read_positions([3, 3], 3) is None  # every position is read: no selection
+    assert read_positions([1, 3, 2], 3).tolist() == [2, 3, 4, 5, 7, 8]  # type: ignore[union-attr]
+    assert read_positions([1], 1) is None
+
+
+def test_the_head_on_read_positions_gives_their_logits_and_is_restored(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = load_hf_backend(str(model_dir), threads=1)
+    model = backend.model
+    batch = _padded_batch(model.config.vocab_size)
+    head = model.get_output_embeddings()
+    plain = type(head).forward
+    rows: list[int] = []
+
+    def counting(self: Any, x: torch.Tensor) -> torch.Tensor:
+        if self is head:
+            rows.append(x.reshape(-1, x.shape[-1]).shape[0])
+        return plain(self, x)
+
+    index = read_positions([1, 4], 4)
+    assert index is not None
+    monkeypatch.setattr(type(head), "forward", counting)
+    with torch.inference_mode():
+        full = model(**batch, logits_to_keep=4).logits
+        with head_rows(model, index):
+            part = model(**batch, logits_to_keep=4).logits
+    assert rows == [2 * 4, 5]  # the plain pass computes 8 positions, the saver 5
+    assert part.shape == full.shape
+    for k, j in ((0, 3), (1, 0), (1, 1), (1, 2), (1, 3)):
+        torch.testing.assert_close(part[k, j], full[k, j], rtol=1e-6, atol=1e-6)
+        assert int(part[k, j].argmax()) == int(full[k, j].argmax())
+    assert "forward" not in head.__dict__  # the class's forward again
+
+
+def test_the_head_is_restored_when_the_pass_fails(model_dir: Path) -> None:
+    backend = load_hf_backend(str(model_dir), threads=1)
+    head = backend.model.get_output_embeddings()
+    with pytest.raises(RuntimeError, match="boom"), head_rows(backend.model, None):
+        raise RuntimeError("boom")
+    assert "forward" not in head.__dict__
+
+
+def test_lookup_decoding_reads_ragged_rows_and_answers_as_without_the_saver(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows draft unequal lengths, so some passes compute the head on fewer positions than
+    they keep; the answers are those of a head computed everywhere."""
+    import harness.backends._hf_decode as decode
+
+    backend = load_hf_backend(str(model_dir), threads=1)
+    backend.add_lookup_corpus(["where is my order ORD-1234", "hi there, what is your policy"])
+    system = toy_catalog().system_prompt()
+    requests = [
+        GenerationRequest(
+            id=str(i),
+            messages=[{"role": "system", "content": system}, {"role": "user", "content": text}],
+        )
+        for i, text in enumerate(["hi there", "Where is my order ORD-1234?", "track ORD-9"])
+    ]
+    config = DecodingConfig(max_new_tokens=16, batch_size=3, lookup=4)
+    selections: list[int] = []
+
+    def recording(model: Any, index: torch.Tensor | None) -> Any:
+        selections.append(-1 if index is None else len(index))
+        return head_rows(model, index)
+
+    monkeypatch.setattr(decode, "head_rows", recording)
+    saved = [g.text for g in backend.generate(requests, config)]
+    assert any(n > 0 for n in selections), selections  # some pass read a ragged set
+
+    monkeypatch.setattr(decode, "head_rows", lambda model, index: head_rows(model, None))
+    assert [g.text for g in backend.generate(requests, config)] == saved
