@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
 
+from harness.backends._hf_speed import stock_attention
 from harness.backends.base import DecodingConfig, GenerationRequest
 from harness.backends.hf import HFBackend, json_object_end
 
@@ -206,12 +207,13 @@ def continuous_batching_path(page_size: int = 32) -> PathRunner:
             max_batch_tokens=max(longest, 1024),
             max_requests_per_batch=config.batch_size,
         )
-        results = backend.model.generate_batch(
-            inputs=encoded,
-            generation_config=_greedy(backend, config),
-            continuous_batching_config=cb_config,
-            warmup=False,
-        )
+        with stock_attention(backend.model):  # continuous batching takes only its own
+            results = backend.model.generate_batch(
+                inputs=encoded,
+                generation_config=_greedy(backend, config),
+                continuous_batching_config=cb_config,
+                warmup=False,
+            )
         progress(len(requests))
         outputs = list(results.values())
         if len(outputs) != len(requests):

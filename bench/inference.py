@@ -122,6 +122,24 @@ def route_latencies(
     return latencies, raws
 
 
+def machine_probe(backend: HFBackend, repeats: int = 7) -> dict[str, float]:
+    """The machine's speed right now: the median milliseconds of one forward pass of the
+    model over 1 and over 16 tokens (no cache). This CPU's speed moves between runs, and
+    a pass over many tokens (compute) and over one (memory) do not move alike, so every
+    run records both, before and after, to compare runs with."""
+    probe: dict[str, float] = {}
+    with torch.inference_mode():
+        for width in (1, 16):
+            ids = torch.full((1, width), 3, dtype=torch.long, device=backend.device)
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                backend.model(input_ids=ids, logits_to_keep=1)
+                times.append((time.perf_counter() - t0) * 1000)
+            probe[f"pass_{width}_tokens_ms"] = statistics.median(times)
+    return probe
+
+
 def _latency_summary(latencies: list[float]) -> dict[str, float | int]:
     return {
         "calls": len(latencies),
@@ -161,6 +179,13 @@ def print_summary(report: dict[str, dict[str, Any]], latency: dict[str, Any], n:
         else:
             print(f"route() {kind:12} {summary}")
     print(f"peak memory (ru_maxrss, whole process) {peak_mib():.0f} MiB")
+
+
+def _probe_line(label: str, probe: dict[str, float]) -> str:
+    return (
+        f"{label}: a forward pass over 1 token {probe['pass_1_tokens_ms']:.0f} ms, "
+        f"over 16 tokens {probe['pass_16_tokens_ms']:.0f} ms"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -277,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     with torch.inference_mode():  # warm the kernels up for every path alike
         backend.model(input_ids=torch.tensor([[1, 2, 3]], device=backend.device))
 
+    probe_start = machine_probe(backend)
+    print(_probe_line("machine at the start", probe_start))
     texts: dict[str, list[str]] = {}
     report: dict[str, dict[str, Any]] = {}
     for name in names:
@@ -353,7 +380,10 @@ def main(argv: list[str] | None = None) -> int:
                 )
             latency[kind] = summary
 
+    probe_end = machine_probe(backend)
     print_summary(report, latency, len(requests))
+    print(_probe_line("machine at the start", probe_start))
+    print(_probe_line("machine at the end", probe_end))
     n = len(requests)
     if args.json is not None:
         payload = {
@@ -367,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
             "max_new_tokens": args.max_new_tokens,
             "load_seconds": load_s,
             "loadavg_1_5_15_start_end": [load_before, os.getloadavg()],
+            "machine_probe_start_end": [probe_start, probe_end],
             "paths": report,
             "route_latency": latency,
             "lookup": {

@@ -65,6 +65,10 @@ def test_every_cpu_path_agrees_with_the_backend(tmp_path: Path) -> None:
         assert "CUDA" in paths["offloaded"]["error"]
     assert report["route_latency"]["free"]["calls"] == 2
     assert report["peak_rss_mib"] > 0
+    start, end = report["machine_probe_start_end"]  # the machine's speed, to compare runs
+    for probe in (start, end):
+        assert set(probe) == {"pass_1_tokens_ms", "pass_16_tokens_ms"}
+        assert all(v > 0 for v in probe.values())
 
 
 def test_unknown_paths_are_refused(capsys: pytest.CaptureFixture[str]) -> None:

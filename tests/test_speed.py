@@ -23,6 +23,7 @@ from harness.backends._hf_speed import (
     _sdpa_native_gqa,
     head_rows,
     read_positions,
+    stock_attention,
     use_native_gqa,
 )
 from harness.backends.base import DecodingConfig, GenerationRequest
@@ -164,3 +165,10 @@ def test_lookup_decoding_reads_ragged_rows_and_answers_as_without_the_saver(
 
     monkeypatch.setattr(decode, "head_rows", lambda model, index: head_rows(model, None))
     assert [g.text for g in backend.generate(requests, config)] == saved
+
+
+def test_stock_attention_switches_back_for_the_block_only(model_dir: Path) -> None:
+    backend = load_hf_backend(str(model_dir), threads=1)
+    with stock_attention(backend.model):
+        assert backend.model.config._attn_implementation == "sdpa"
+    assert backend.model.config._attn_implementation == ATTENTION

@@ -78,7 +78,9 @@ AttentionMaskInterface.register(ATTENTION, sdpa_mask)
 
 def use_native_gqa(model: Any) -> bool:
     """Switch a model that runs transformers' SDPA attention on the CPU to
-    :func:`_sdpa_native_gqa`; any other model is left as it is. Returns whether it switched."""
+    :func:`_sdpa_native_gqa`; any other model is left as it is. Returns whether it switched.
+    transformers' continuous batching accepts only its own implementations: run it inside
+    :func:`stock_attention`."""
     config = getattr(model, "config", None)
     if getattr(config, "_attn_implementation", None) != "sdpa":
         return False
@@ -89,6 +91,19 @@ def use_native_gqa(model: Any) -> bool:
     except (ValueError, TypeError, AttributeError):  # a model without the functional API
         return False
     return getattr(model.config, "_attn_implementation", None) == ATTENTION
+
+
+@contextlib.contextmanager
+def stock_attention(model: Any) -> Iterator[None]:
+    """Within the block, a model :func:`use_native_gqa` switched runs transformers' SDPA."""
+    switched = getattr(model.config, "_attn_implementation", None) == ATTENTION
+    if switched:
+        model.set_attn_implementation("sdpa")
+    try:
+        yield
+    finally:
+        if switched:
+            model.set_attn_implementation(ATTENTION)
 
 
 def read_positions(reads: Sequence[int], keep: int) -> torch.Tensor | None:
