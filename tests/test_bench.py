@@ -16,7 +16,7 @@ pytest.importorskip("transformers")
 import torch
 
 from bench.inference import main as bench_main
-from tests.tinymodel import build_scripted_model, build_tokenizer
+from tests.tinymodel import build_scripted_model, build_tokenizer, offline_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ['{"tool":', ' "no_tool",', ' "reason":', ' "a } b"', "}", " more"]
@@ -24,8 +24,7 @@ SCRIPT = ['{"tool":', ' "no_tool",', ' "reason":', ' "a } b"', "}", " more"]
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: Any) -> None:
-    monkeypatch.setenv("ROUTECHECK_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "rc-cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    offline_cache(monkeypatch, tmp_path_factory)
 
 
 def scripted(tmp_path: Path) -> Path:

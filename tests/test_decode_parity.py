@@ -25,7 +25,7 @@ import torch
 
 from harness.backends.base import DecodingConfig, Generation, GenerationRequest
 from harness.backends.hf import HFBackend, json_object_end, load_hf_backend
-from tests.tinymodel import build_tiny_model, build_tokenizer, toy_catalog
+from tests.tinymodel import build_tiny_model, build_tokenizer, offline_cache, toy_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUTER = ROOT / "routers" / "customer_support"
@@ -96,8 +96,7 @@ def assert_parity(
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: Any) -> None:
-    monkeypatch.setenv("ROUTECHECK_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "rc-cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    offline_cache(monkeypatch, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

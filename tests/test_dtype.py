@@ -69,13 +69,12 @@ from tests.test_decode_parity import (  # noqa: E402
     tiny_requests,
     with_mid_stop,
 )
-from tests.tinymodel import build_tiny_model, build_tokenizer  # noqa: E402
+from tests.tinymodel import build_tiny_model, build_tokenizer, offline_cache  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
-    monkeypatch.setenv("ROUTECHECK_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "rc-cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    offline_cache(monkeypatch, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

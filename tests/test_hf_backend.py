@@ -33,6 +33,7 @@ from tests.tinymodel import (
     build_scripted_model,
     build_tiny_model,
     build_tokenizer,
+    offline_cache,
     toy_catalog,
 )
 
@@ -42,8 +43,7 @@ SCRIPT_TOKENS = ['{"tool":', ' "no_tool",', ' "reason":', ' "a } b"', "}", " mor
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: Any) -> None:
-    monkeypatch.setenv("ROUTECHECK_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "rc-cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    offline_cache(monkeypatch, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -28,13 +28,12 @@ from harness.backends._hf_speed import (
 )
 from harness.backends.base import DecodingConfig, GenerationRequest
 from harness.backends.hf import load_hf_backend
-from tests.tinymodel import build_tiny_model, build_tokenizer, toy_catalog
+from tests.tinymodel import build_tiny_model, build_tokenizer, offline_cache, toy_catalog
 
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: Any) -> None:
-    monkeypatch.setenv("ROUTECHECK_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "rc-cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    offline_cache(monkeypatch, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +74,7 @@ def test_a_backend_switches_an_sdpa_model_and_its_logits_stay_bit_identical(
     backend = load_hf_backend(str(model_dir), threads=1)
     assert backend.native_gqa
     assert backend.model.config._attn_implementation == ATTENTION
+    assert use_native_gqa(backend.model)  # a second backend on the same model says so too
     batch = _padded_batch(backend.model.config.vocab_size)
     with torch.inference_mode():
         ours = backend.model(**batch).logits

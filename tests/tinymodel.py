@@ -46,6 +46,13 @@ CORPUS = [
 ]
 
 
+def offline_cache(monkeypatch: Any, tmp_path_factory: Any) -> None:
+    """Tests that load models keep routecheck's cache in the session's temp folder and never
+    reach for the Hub."""
+    monkeypatch.setenv("ROUTECHECK_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "rc-cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
 def toy_catalog() -> Catalog:
     """Two tools, as the tests' requests expect."""
     return catalog_from_dict(

@@ -82,8 +82,9 @@ def use_native_gqa(model: Any) -> bool:
     transformers' continuous batching accepts only its own implementations: run it inside
     :func:`stock_attention`."""
     config = getattr(model, "config", None)
-    if getattr(config, "_attn_implementation", None) != "sdpa":
-        return False
+    current = getattr(config, "_attn_implementation", None)
+    if current != "sdpa":
+        return current == ATTENTION  # switched already (a second backend on the same model)
     if next(model.parameters()).device.type != "cpu":
         return False
     try:
