@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
 
-from harness.backends._hf_speed import stock_attention
+from harness.backends._hf_speed import stock_attention, stock_kernels
 from harness.backends.base import DecodingConfig, GenerationRequest
 from harness.backends.hf import HFBackend, json_object_end
 
@@ -61,8 +61,19 @@ def seed_loop(
     config: DecodingConfig,
     progress: Progress,
 ) -> list[str]:
-    """The recipe's inference: one prompt at a time, to EOS or ``max_new_tokens``."""
-    tokenizer, model = backend.tokenizer, backend.model
+    """The recipe's inference: one prompt at a time, to EOS or ``max_new_tokens``, on the
+    model as transformers runs it (none of the backend's kernel savings)."""
+    with stock_kernels(backend.model):
+        return _seed_texts(backend.tokenizer, backend.model, requests, config, progress)
+
+
+def _seed_texts(
+    tokenizer: Any,
+    model: Any,
+    requests: Sequence[GenerationRequest],
+    config: DecodingConfig,
+    progress: Progress,
+) -> list[str]:
     texts = []
     for request in requests:
         inputs = tokenizer.apply_chat_template(

@@ -34,6 +34,7 @@ import torch
 
 from bench._paths import PATHS
 from harness.backends._hf_lookup import read_lookup_corpus
+from harness.backends._hf_speed import LINEAR_KERNELS
 from harness.backends.base import DTYPES, DecodingConfig, GenerationRequest
 from harness.backends.hf import HFBackend, cut_after_json, load_hf_backend
 from harness.catalog import Catalog
@@ -241,6 +242,13 @@ def build_parser() -> argparse.ArgumentParser:
         "the recipe's loop on float32 weights, as the recipe does",
     )
     parser.add_argument(
+        "--linear",
+        choices=LINEAR_KERNELS,
+        default="onednn",
+        help="float32 linear layers' matmul in the timed backend (default onednn, the "
+        "backend's own; stock is F.linear); the seed path always runs stock transformers",
+    )
+    parser.add_argument(
         "--route-lookup-tree",
         type=int,
         default=ROUTE_LOOKUP_TREE,
@@ -279,13 +287,15 @@ def main(argv: list[str] | None = None) -> int:
         for catalog, case in cases
     ]
     started = time.perf_counter()
-    backend = load_hf_backend(args.checkpoint, threads=args.threads, dtype=args.dtype)
+    backend = load_hf_backend(
+        args.checkpoint, threads=args.threads, dtype=args.dtype, linear=args.linear
+    )
     load_s = time.perf_counter() - started
     load_before = os.getloadavg()
     print(f"load average {load_before[0]:.1f} on {os.cpu_count()} cores (timings need a quiet one)")
     print(
         f"checkpoint {args.checkpoint}: {backend.describe()['kind']}, {backend.dtype} weights, "
-        f"loaded in {load_s:.1f} s"
+        f"{backend.linear} linear layers, loaded in {load_s:.1f} s"
     )
     print(f"{len(requests)} cases from {args.golden}, {backend.threads} threads", end=", ")
     print(f"batch {args.batch_size}, max {args.max_new_tokens} new tokens")
@@ -393,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
             "cases": n,
             "threads": backend.threads,
             "dtype": backend.dtype,
+            "linear": backend.linear,
             "batch_size": args.batch_size,
             "max_new_tokens": args.max_new_tokens,
             "load_seconds": load_s,

@@ -1,9 +1,11 @@
-"""The two work savers of :mod:`harness.backends._hf_speed`: they must change no value.
+"""The savers of :mod:`harness.backends._hf_speed`.
 
 * grouped-query attention through SDPA's own ``enable_gqa`` gives bit-identical attention
   to transformers' repeated heads, and a model switched to it gives bit-identical logits;
 * the output head computed on the positions a pass reads gives the same logits there, and
-  leaves the head as it found it.
+  leaves the head as it found it;
+* oneDNN's matmul in the linear layers agrees with ``F.linear`` to rounding, steps aside
+  when gradients are wanted, and ``linear="stock"`` or :func:`stock_kernels` undo it.
 
 The backend's decoding with both on is held to ``model.generate`` token for token in
 ``tests/test_decode_parity.py`` and ``tests/test_lookup.py``.
@@ -20,14 +22,19 @@ import torch
 
 from harness.backends._hf_speed import (
     ATTENTION,
+    OneDNNLinear,
     _sdpa_native_gqa,
     head_rows,
+    onednn_available,
     read_positions,
     stock_attention,
+    stock_kernels,
     use_native_gqa,
+    use_onednn_linear,
 )
 from harness.backends.base import DecodingConfig, GenerationRequest
 from harness.backends.hf import load_hf_backend
+from harness.errors import CheckpointError
 from tests.tinymodel import build_tiny_model, build_tokenizer, offline_cache, toy_catalog
 
 
@@ -172,3 +179,90 @@ def test_stock_attention_switches_back_for_the_block_only(model_dir: Path) -> No
     with stock_attention(backend.model):
         assert backend.model.config._attn_implementation == "sdpa"
     assert backend.model.config._attn_implementation == ATTENTION
+
+
+needs_onednn = pytest.mark.skipif(not onednn_available(), reason="this torch has no oneDNN")
+
+
+@needs_onednn
+@pytest.mark.parametrize("rows", [1, 7, 40])
+def test_onednn_linear_agrees_with_f_linear_to_rounding(rows: int) -> None:
+    torch.manual_seed(rows)
+    stock = torch.nn.Linear(96, 130)
+    layer = torch.nn.Linear(96, 130)
+    layer.load_state_dict(stock.state_dict())
+    layer.__class__ = OneDNNLinear
+    x = torch.randn(2, rows, 96)
+    with torch.inference_mode():
+        torch.testing.assert_close(layer(x), stock(x), rtol=1e-5, atol=1e-5)
+        strided = x.transpose(0, 1)  # a non-contiguous input
+        torch.testing.assert_close(layer(strided), stock(strided), rtol=1e-5, atol=1e-5)
+
+
+@needs_onednn
+def test_onednn_linear_steps_aside_for_gradients(monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.backends._hf_speed as speed
+
+    calls: list[int] = []
+    kernel = speed._onednn_linear
+
+    def counted(*args: Any) -> Any:
+        calls.append(1)
+        return kernel(*args)
+
+    monkeypatch.setattr(speed, "_onednn_linear", counted)
+    layer = OneDNNLinear(8, 4)
+    x = torch.randn(3, 8)
+    layer(x).sum().backward()  # training through it works, on F.linear
+    assert not calls and layer.weight.grad is not None
+    with torch.no_grad():
+        layer(x)
+    assert calls == [1]
+    wide = layer.double()
+    with torch.no_grad():
+        out = wide(x.double())  # another dtype: the plain layer
+    assert torch.equal(out, torch.nn.functional.linear(x.double(), wide.weight, wide.bias))
+    assert calls == [1]
+
+
+@needs_onednn
+def test_a_backend_runs_its_linear_layers_on_onednn_unless_told_stock(model_dir: Path) -> None:
+    fast = load_hf_backend(str(model_dir), threads=1)
+    layers = [m for m in fast.model.modules() if isinstance(m, torch.nn.Linear)]
+    assert layers and all(type(m) is OneDNNLinear for m in layers)
+    assert fast.linear == "onednn" and fast.describe()["linear"] == "onednn"
+    batch = _padded_batch(fast.model.config.vocab_size)
+    with torch.inference_mode():
+        ours = fast.model(**batch).logits
+        with stock_kernels(fast.model):
+            assert all(type(m) is torch.nn.Linear for m in layers)
+            assert fast.model.config._attn_implementation == "sdpa"
+            stock = fast.model(**batch).logits
+    assert all(type(m) is OneDNNLinear for m in layers)  # switched back after the block
+    assert fast.model.config._attn_implementation == ATTENTION
+    torch.testing.assert_close(ours, stock, rtol=1e-4, atol=1e-4)
+
+    plain = load_hf_backend(str(model_dir), threads=1, linear="stock")
+    assert plain.linear == "stock" and plain.describe()["linear"] == "stock"
+    assert all(
+        type(m) is torch.nn.Linear for m in plain.model.modules() if isinstance(m, torch.nn.Linear)
+    )
+    assert plain.fingerprint() != fast.fingerprint()  # other rounding, another cache key
+
+
+def test_an_unknown_linear_kernel_is_refused_by_name(model_dir: Path) -> None:
+    with pytest.raises(CheckpointError, match=r"linear='mkl'.*onednn or stock"):
+        load_hf_backend(str(model_dir), threads=1, linear="mkl")
+
+
+@needs_onednn
+def test_only_plain_float32_linear_layers_are_switched() -> None:
+    class Quantised(torch.nn.Linear):
+        pass
+
+    model = torch.nn.Sequential(
+        torch.nn.Linear(4, 4), Quantised(4, 4), torch.nn.Linear(4, 4).to(torch.bfloat16)
+    )
+    assert use_onednn_linear(model) == 1
+    assert [type(m) for m in model] == [OneDNNLinear, Quantised, torch.nn.Linear]
+    assert use_onednn_linear(torch.nn.Sequential(torch.nn.ReLU())) == 0

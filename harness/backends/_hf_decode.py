@@ -36,7 +36,14 @@ from transformers import DynamicCache, GenerationConfig
 
 from harness.backends._hf_fingerprint import file_sha256
 from harness.backends._hf_lookup import LookupDrafter, PromptIndex, word_classes
-from harness.backends._hf_speed import head_rows, read_positions, use_native_gqa
+from harness.backends._hf_speed import (
+    LINEAR_KERNELS,
+    head_rows,
+    read_positions,
+    stock_linear,
+    use_native_gqa,
+    use_onednn_linear,
+)
 from harness.backends.base import (
     Backend,
     DecodingConfig,
@@ -197,7 +204,13 @@ class HFBackend(Backend):
         threads: int,
         prefix_cache: bool = True,
         chat_template: str | None = None,
+        linear: str = "onednn",
     ) -> None:
+        if linear not in LINEAR_KERNELS:
+            raise CheckpointError(
+                f"--checkpoint {checkpoint.spec}: linear={linear!r} is not a kernel choice; "
+                f"use {' or '.join(LINEAR_KERNELS)}"
+            )
         self.checkpoint = checkpoint
         self.chat_template = chat_template
         self.spec = checkpoint.spec
@@ -227,6 +240,14 @@ class HFBackend(Backend):
         )
         self.native_gqa = use_native_gqa(model)
         """Attention shares key/value heads without copying them (same values, less work)."""
+        if linear == "onednn":
+            switched = use_onednn_linear(model)
+        else:
+            stock_linear(model)
+            switched = 0
+        self.linear = "onednn" if switched else "stock"
+        """The float32 linear layers' matmul: ``onednn`` (faster on the CPU, other rounding)
+        or ``stock`` (``F.linear``, as transformers runs it)."""
         self._prefixes: OrderedDict[tuple[int, ...], Any] = OrderedDict()
         self._fingerprint: str | None = None
         self.jump_forward = True
@@ -653,6 +674,8 @@ class HFBackend(Backend):
                 digest.update(b"chat_template\0" + self.chat_template.encode() + b"\0")
             if self.dtype != "float32":  # other weights, other answers (float32 keys stay)
                 digest.update(b"dtype\0" + self.dtype.encode() + b"\0")
+            if self.linear != "stock":  # other rounding: a near tie may answer otherwise
+                digest.update(b"linear\0" + self.linear.encode() + b"\0")
             for path in self.checkpoint.hashed_files:
                 digest.update(path.name.encode())
                 digest.update(b"\0")
@@ -684,6 +707,7 @@ class HFBackend(Backend):
             "head_dtype": self._head_dtype(),
             "device": str(self.device),
             "threads": self.threads,
+            "linear": self.linear,
             "prefix_cache": self.prefix_cache,
             "chat_template": "override" if self.chat_template is not None else "own",
         }

@@ -1,4 +1,5 @@
-"""Two costs of a batched forward pass that change no value, only the work behind it.
+"""Costs of a forward pass on the CPU: two that change no value, only the work behind it,
+and one kernel choice that changes only rounding.
 
 Both were found by profiling the reference router's suite on a 2-core CPU (batch 16,
 lookup drafts), where they took about a fifth of the time:
@@ -14,11 +15,22 @@ lookup drafts), where they took about a fifth of the time:
   strided slice, which sends ``F.linear`` to a batched matmul over a broadcast weight, about
   2.7x slower than the plain matmul on the same numbers. :func:`head_rows` computes the head
   on the rows read only, contiguous; the rows not read are left unset.
+
+And one that changes rounding, not answers:
+
+* **oneDNN's matmul for float32 linear layers.** ``F.linear`` on float32 runs MKL's sgemm,
+  which on this project's AMD CPU (AVX-512) took about 1.3x as long as oneDNN's matmul on
+  the same weights, at every pass width from 1 to 80 tokens; the linear layers are three
+  quarters of a pass. The two sum in a different order (values differ by about 1e-6);
+  the reference router's 252 greedy answers were the same under both, free and
+  constrained. :func:`use_onednn_linear` switches a model's layers; ``linear="stock"`` at
+  load keeps MKL.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -146,3 +158,84 @@ def head_rows(model: Any, index: torch.Tensor | None) -> Iterator[None]:
             del head.forward  # the class's own forward again
         else:
             head.forward = own  # type: ignore[method-assign]
+
+
+LINEAR_KERNELS = ("onednn", "stock")
+"""The matmul choices for a CPU model's float32 linear layers (``linear=`` at load)."""
+
+
+def _onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> Any:
+    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+
+
+class OneDNNLinear(torch.nn.Linear):
+    """A float32 ``nn.Linear`` whose passes without gradients run oneDNN's matmul; with
+    gradients, on another device or dtype, it is the plain layer."""
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        weight = self.weight
+        if (
+            input.dtype == weight.dtype == torch.float32
+            and input.device.type == "cpu"
+            and weight.device.type == "cpu"
+            and not (torch.is_grad_enabled() and (input.requires_grad or weight.requires_grad))
+        ):
+            return _onednn_linear(input, weight, self.bias)  # type: ignore[no-any-return]
+        return F.linear(input, weight, self.bias)
+
+
+@functools.cache
+def onednn_available() -> bool:
+    """Whether this torch has oneDNN's linear op and it agrees with ``F.linear``."""
+    built = torch.backends.mkldnn.is_available()  # type: ignore[no-untyped-call]
+    if not (built and hasattr(torch.ops.mkldnn, "_linear_pointwise")):
+        return False
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 5, 64, generator=generator)
+    weight = torch.randn(32, 64, generator=generator)
+    bias = torch.randn(32, generator=generator)
+    try:
+        with torch.inference_mode():
+            got = _onednn_linear(x, weight, bias)
+    except (RuntimeError, NotImplementedError):  # pragma: no cover - depends on the build
+        return False
+    return bool(torch.allclose(got, F.linear(x, weight, bias), rtol=1e-4, atol=1e-5))
+
+
+def use_onednn_linear(model: Any) -> int:
+    """Give every float32 ``nn.Linear`` of a CPU model oneDNN's matmul (:class:`OneDNNLinear`);
+    returns how many layers run it (0 when oneDNN is missing). Subclasses of ``nn.Linear``
+    (quantised or adapter layers) are left alone."""
+    layers = [
+        m
+        for m in model.modules()
+        if type(m) in (torch.nn.Linear, OneDNNLinear)
+        and m.weight.dtype == torch.float32
+        and m.weight.device.type == "cpu"
+    ]
+    if not layers or not onednn_available():
+        return 0
+    for layer in layers:
+        layer.__class__ = OneDNNLinear
+    return len(layers)
+
+
+def stock_linear(model: Any) -> list[torch.nn.Linear]:
+    """Give every layer :func:`use_onednn_linear` switched ``F.linear`` again; returns them."""
+    switched: list[torch.nn.Linear] = [m for m in model.modules() if type(m) is OneDNNLinear]
+    for layer in switched:
+        layer.__class__ = torch.nn.Linear
+    return switched
+
+
+@contextlib.contextmanager
+def stock_kernels(model: Any) -> Iterator[None]:
+    """Within the block, a model runs as transformers loaded it: stock SDPA attention and
+    ``F.linear`` (for a baseline that should not get this module's savings)."""
+    switched = stock_linear(model)
+    try:
+        with stock_attention(model):
+            yield
+    finally:
+        for layer in switched:
+            layer.__class__ = OneDNNLinear

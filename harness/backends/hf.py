@@ -23,6 +23,7 @@ _OPTIONS = (
     "output_format",
     "chat_template",
     "dtype",
+    "linear",
 )
 
 
