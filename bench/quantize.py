@@ -56,7 +56,11 @@ class VariantBackend(HFBackend):
 def variant_backend(name: str, spec: str, threads: int | None) -> HFBackend:
     """A fresh load of ``spec`` with the variant's weights."""
     fresh = load_hf_backend(
-        spec, threads=threads, dtype="bfloat16" if name == "bfloat16" else "float32"
+        spec,
+        threads=threads,
+        dtype="bfloat16" if name == "bfloat16" else "float32",
+        # quantize_dynamic swaps layers of type nn.Linear exactly, not oneDNN's subclass
+        linear="stock" if name == "int8" else "onednn",
     )
     model = fresh.model
     if name == "int8":

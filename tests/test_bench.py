@@ -122,3 +122,43 @@ def test_the_weights_bench_compares_each_variant_with_fp32(
     assert "bfloat16-all:" in capsys.readouterr().out
     assert quantize_main(["--variants", "int4"]) == 2
     assert "unknown ['int4']" in capsys.readouterr().err
+
+
+def test_the_int8_variant_quantises_every_linear_layer(tmp_path: Path) -> None:
+    """The backend gives its float32 layers oneDNN's subclass of nn.Linear, which
+    quantize_dynamic would pass over: the int8 variant must load them plain."""
+    from bench.quantize import variant_backend
+
+    backend = variant_backend("int8", str(scripted(tmp_path)), threads=1)
+    layers = [type(m).__name__ for m in backend.model.modules() if isinstance(m, torch.nn.Linear)]
+    assert layers == []  # every one replaced by a quantised layer
+    quantised = [m for m in backend.model.modules() if "quantized" in type(m).__module__]
+    assert quantised
+
+
+def test_the_kernel_bench_times_both_kernels_and_compares_their_answers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench.kernels import main as kernels_main
+    from harness.backends._hf_speed import onednn_available
+
+    if not onednn_available():
+        pytest.skip("this torch has no oneDNN")
+    out = tmp_path / "kernels.json"
+    argv = [
+        "--checkpoint", str(scripted(tmp_path)),
+        "--golden", str(ROOT / "golden" / "customer_support"), "--limit", "3",
+        "--threads", "1", "--batch-size", "2", "--widths", "1,5", "--repeats", "1",
+        "--route-calls", "2", "--rounds", "1", "--suite", "--memory", "--json", str(out),
+    ]  # fmt: skip
+    assert kernels_main(argv) == 0
+    report = json.loads(out.read_text())
+    for width in ("1", "5"):
+        row = report["layers"][width]
+        assert all(row[f"{p}_{k}_ms"] > 0 for p in ("body", "head") for k in ("stock", "onednn"))
+    assert report["route"]["identical_answers"] == 2
+    assert report["route"]["onednn"]["p50_seconds"] > 0
+    assert report["suite"]["free"]["identical_answers"] == 3
+    assert report["suite"]["constrained"]["identical_answers"] == 3
+    assert report["memory"]["stock_peak_mib"] > 0 and report["memory"]["onednn_peak_mib"] > 0
+    assert "route() answers identical: 2/2" in capsys.readouterr().out

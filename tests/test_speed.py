@@ -204,13 +204,13 @@ def test_onednn_linear_steps_aside_for_gradients(monkeypatch: pytest.MonkeyPatch
     import harness.backends._hf_speed as speed
 
     calls: list[int] = []
-    kernel = speed._onednn_linear
+    kernel = speed.onednn_linear
 
     def counted(*args: Any) -> Any:
         calls.append(1)
         return kernel(*args)
 
-    monkeypatch.setattr(speed, "_onednn_linear", counted)
+    monkeypatch.setattr(speed, "onednn_linear", counted)
     layer = OneDNNLinear(8, 4)
     x = torch.randn(3, 8)
     layer(x).sum().backward()  # training through it works, on F.linear

@@ -164,7 +164,8 @@ LINEAR_KERNELS = ("onednn", "stock")
 """The matmul choices for a CPU model's float32 linear layers (``linear=`` at load)."""
 
 
-def _onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> Any:
+def onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> Any:
+    """``F.linear(x, weight, bias)`` on oneDNN's matmul (float32, CPU, no gradients)."""
     return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
 
 
@@ -180,7 +181,7 @@ class OneDNNLinear(torch.nn.Linear):
             and weight.device.type == "cpu"
             and not (torch.is_grad_enabled() and (input.requires_grad or weight.requires_grad))
         ):
-            return _onednn_linear(input, weight, self.bias)  # type: ignore[no-any-return]
+            return onednn_linear(input, weight, self.bias)  # type: ignore[no-any-return]
         return F.linear(input, weight, self.bias)
 
 
@@ -196,7 +197,7 @@ def onednn_available() -> bool:
     bias = torch.randn(32, generator=generator)
     try:
         with torch.inference_mode():
-            got = _onednn_linear(x, weight, bias)
+            got = onednn_linear(x, weight, bias)
     except (RuntimeError, NotImplementedError):  # pragma: no cover - depends on the build
         return False
     return bool(torch.allclose(got, F.linear(x, weight, bias), rtol=1e-4, atol=1e-5))
