@@ -139,12 +139,12 @@ def test_the_int8_variant_quantises_every_linear_layer(tmp_path: Path) -> None:
 def test_the_kernel_bench_times_both_kernels_and_compares_their_answers(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bench.kernels import main as kernels_main
+    from bench.linear_kernels import main as kernels_main
     from harness.backends._hf_speed import onednn_available
 
     if not onednn_available():
         pytest.skip("this torch has no oneDNN")
-    out = tmp_path / "kernels.json"
+    out = tmp_path / "linear-kernels.json"
     argv = [
         "--checkpoint", str(scripted(tmp_path)),
         "--golden", str(ROOT / "golden" / "customer_support"), "--limit", "3",

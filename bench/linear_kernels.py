@@ -1,5 +1,7 @@
 """The linear layers' kernel, MKL's sgemm (``F.linear``) against oneDNN's matmul, A/B.
 
+(Not ``kernels.py``: transformers imports a package of that name if it can find one.)
+
 The machine's speed moves by a fifth or more between runs, so one run per kernel would
 not say which is faster. This script times both in one process, interleaved, on the same
 checkpoint:
@@ -11,11 +13,11 @@ checkpoint:
 * with ``--suite``, the selected cases decoded in batches (``--batch-size``, lookup
   drafts of 4), free and constrained, and whether the answers agree;
 * with ``--memory``, the peak memory of a fresh process that decodes the selection in
-  batches on one kernel (one child process per kernel).
+  batches on one kernel (one child process per kernel, Linux).
 
-    python bench/kernels.py --checkpoint routers/customer_support \\
+    python bench/linear_kernels.py --checkpoint routers/customer_support \\
         --golden golden/customer_support --splits dev --route-calls 20 --suite --memory \\
-        --lookup-corpus data/customer_support_round1.jsonl --json kernels.json
+        --lookup-corpus data/customer_support_round1.jsonl --json linear-kernels.json
 """
 
 from __future__ import annotations
@@ -171,7 +173,16 @@ def _memory_child(
     with torch.inference_mode():
         for mode in ("free", "constrained"):
             backend.generate(requests, DecodingConfig(batch_size=batch_size, lookup=4, mode=mode))
-    queue.put(peak_mib())
+    queue.put(_high_water_mib())
+
+
+def _high_water_mib() -> float:
+    """This process's peak resident memory since it started its program (``VmHWM``; a
+    spawned child's ``ru_maxrss`` starts at its parent's)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return peak_mib()  # pragma: no cover - not Linux
 
 
 def memory_ab(
