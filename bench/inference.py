@@ -77,7 +77,9 @@ class Progress:
         )
 
 
-def _select(args: argparse.Namespace) -> list[tuple[Catalog, GoldenCase]]:
+def select_cases(args: argparse.Namespace) -> list[tuple[Catalog, GoldenCase]]:
+    """The golden cases of ``args.golden`` in ``args.splits``, ``args.limit`` of them spread
+    over the selection."""
     splits = {s.strip() for s in args.splits.split(",") if s.strip()}
     cases = [
         (gs.catalog, case)
@@ -121,6 +123,19 @@ def route_latencies(
         raws.append(result.raw)
         progress(1)
     return latencies, raws
+
+
+def golden_requests(cases: list[tuple[Catalog, GoldenCase]]) -> list[GenerationRequest]:
+    """One request per case, each with its output grammar (which only constrained decoding
+    reads)."""
+    return [
+        GenerationRequest(
+            id=case.key,
+            messages=(messages := case.chat(catalog.system_prompt())),
+            output_schema=output_schema(case.catalog_for(catalog), messages),
+        )
+        for catalog, case in cases
+    ]
 
 
 def machine_probe(backend: HFBackend, repeats: int = 7) -> dict[str, float]:
@@ -273,19 +288,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"--paths: unknown {', '.join(unknown)} (known: {', '.join(PATHS)})", file=sys.stderr)
         return 2
-    cases = _select(args)
+    cases = select_cases(args)
     if not cases:
         print("no golden cases", file=sys.stderr)
         return 2
-    # Each request carries its output grammar; only the backend-constrained path uses it.
-    requests = [
-        GenerationRequest(
-            id=case.key,
-            messages=(messages := case.chat(catalog.system_prompt())),
-            output_schema=output_schema(case.catalog_for(catalog), messages),
-        )
-        for catalog, case in cases
-    ]
+    requests = golden_requests(cases)
     started = time.perf_counter()
     backend = load_hf_backend(
         args.checkpoint, threads=args.threads, dtype=args.dtype, linear=args.linear

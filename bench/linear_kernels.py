@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch
 import torch.nn.functional as F
 
-from bench.inference import Progress, peak_mib, percentile
+from bench.inference import Progress, golden_requests, peak_mib, percentile, select_cases
 from harness.backends._hf_lookup import read_lookup_corpus
 from harness.backends._hf_speed import (
     LINEAR_KERNELS,
@@ -48,8 +48,7 @@ from harness.backends._hf_speed import (
 from harness.backends.base import DecodingConfig, GenerationRequest
 from harness.backends.hf import HFBackend, load_hf_backend
 from harness.catalog import Catalog
-from harness.golden import GoldenCase, load_golden
-from harness.grammar import output_schema
+from harness.golden import GoldenCase
 from harness.route import route
 
 KERNELS = ("stock", "onednn")
@@ -228,13 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    splits = {s.strip() for s in args.splits.split(",") if s.strip()}
-    cases = [
-        (gs.catalog, c) for gs in load_golden(args.golden) for c in gs.cases if c.split in splits
-    ]
-    if args.limit is not None and 0 < args.limit < len(cases):
-        step = len(cases) / args.limit  # every category, not just the first file
-        cases = [cases[int(i * step)] for i in range(args.limit)]
+    cases = select_cases(args)
     if not cases:
         print(f"no {args.splits} cases in {args.golden}", file=sys.stderr)
         return 2
@@ -266,14 +259,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"p95 {numbers['p95_seconds']:.2f} s"
             )
         print(f"route() answers identical: {ab['identical_answers']}/{ab['calls']}")
-    requests = [
-        GenerationRequest(
-            id=case.key,
-            messages=(messages := case.chat(catalog.system_prompt())),
-            output_schema=output_schema(case.catalog_for(catalog), messages),
-        )
-        for catalog, case in cases
-    ]
+    requests = golden_requests(cases)
     if args.suite:
         report["suite"] = suite = suite_ab(backend, requests, args.batch_size, 1)
         for mode in ("free", "constrained"):
