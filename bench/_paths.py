@@ -63,30 +63,21 @@ def seed_loop(
 ) -> list[str]:
     """The recipe's inference: one prompt at a time, to EOS or ``max_new_tokens``, on the
     model as transformers runs it (none of the backend's kernel savings)."""
-    with stock_kernels(backend.model):
-        return _seed_texts(backend.tokenizer, backend.model, requests, config, progress)
-
-
-def _seed_texts(
-    tokenizer: Any,
-    model: Any,
-    requests: Sequence[GenerationRequest],
-    config: DecodingConfig,
-    progress: Progress,
-) -> list[str]:
+    tokenizer, model = backend.tokenizer, backend.model
     texts = []
-    for request in requests:
-        inputs = tokenizer.apply_chat_template(
-            list(request.messages),
-            add_generation_prompt=True,
-            return_tensors="pt",
-            return_dict=True,
-        )
-        out = model.generate(**inputs, max_new_tokens=config.max_new_tokens, do_sample=False)
-        texts.append(
-            tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
-        )
-        progress(1)
+    with stock_kernels(model):
+        for request in requests:
+            inputs = tokenizer.apply_chat_template(
+                list(request.messages),
+                add_generation_prompt=True,
+                return_tensors="pt",
+                return_dict=True,
+            )
+            out = model.generate(**inputs, max_new_tokens=config.max_new_tokens, do_sample=False)
+            texts.append(
+                tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+            )
+            progress(1)
     return texts
 
 

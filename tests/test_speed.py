@@ -250,9 +250,12 @@ def test_a_backend_runs_its_linear_layers_on_onednn_unless_told_stock(model_dir:
     assert plain.fingerprint() != fast.fingerprint()  # other rounding, another cache key
 
 
-def test_an_unknown_linear_kernel_is_refused_by_name(model_dir: Path) -> None:
-    with pytest.raises(CheckpointError, match=r"linear='mkl'.*onednn or stock"):
-        load_hf_backend(str(model_dir), threads=1, linear="mkl")
+@pytest.mark.parametrize("kernel", ["mkl", "", "ONEDNN", 3, None, ["onednn"]])
+def test_an_unknown_linear_kernel_is_refused_by_name(model_dir: Path, kernel: Any) -> None:
+    with pytest.raises(
+        CheckpointError, match=r"linear=.*is not a kernel choice; use onednn or stock"
+    ):
+        load_hf_backend(str(model_dir), threads=1, linear=kernel)
 
 
 @needs_onednn
