@@ -94,6 +94,10 @@ class EvaluationSession:
             )
         if settings.baseline:
             session._check_baseline()
+        if settings.save_baseline:  # a bad name found after generating would lose the run
+            from harness.baselines import check_baseline_name
+
+            check_baseline_name(settings.save_baseline)
         if settings.judge:
             session._check_judge(settings.judge)
         return session

@@ -437,6 +437,21 @@ def test_a_baseline_of_another_golden_set_is_refused_before_generating(
     assert len(list((pytester.path / "reports").glob("2*/results.json"))) == 1  # no new run
 
 
+@pytest.mark.parametrize("name", ["bad name!", "../../x", "main.json", ""])
+def test_a_bad_save_baseline_name_is_refused_before_generating(
+    pytester: pytest.Pytester, name: str
+) -> None:
+    """Checked after generating, the name would throw the whole run away."""
+    _write_project(pytester, GOLD)
+    result = _run(pytester, "--checkpoint=mock:outputs.jsonl", f"--rc-save-baseline={name}")
+    if not name:  # an empty option means "do not save"
+        assert result.ret == 0
+        return
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: routecheck: baseline name {name!r} is not allowed*"])
+    assert not list((pytester.path / "reports").glob("2*/results.json"))
+
+
 def test_verdict_line_is_coloured_only_on_a_terminal(tmp_path: Path) -> None:
     from harness.plugin import verdict_line
     from tests.test_runner import build_run
