@@ -192,6 +192,33 @@ def load_json_strict(text: str) -> Any:
         raise _Reject(ErrorKind.TOO_LARGE, str(exc)[:120]) from None
 
 
+def embedded_json_problem(text: str) -> tuple[ErrorKind, str] | None:
+    """The first reason strict JSON reading refuses an object embedded in ``text``
+    (duplicate key, NaN/Infinity, an oversized number, nesting past :data:`MAX_DEPTH`).
+
+    For output formats whose own reader runs a lenient ``json.loads`` (a chat template's
+    tool-call syntax): the same call must get the same verdict in every format. Spans that
+    are not JSON at all are left to that reader.
+    """
+    depth = nesting_depth(text)
+    if depth > MAX_DEPTH:
+        return ErrorKind.TOO_DEEP, f"nesting depth {depth} > limit {MAX_DEPTH}"
+    at = 0
+    for i, ch in _structural(text):
+        if ch != "{" or i < at:
+            continue
+        end, _ = scan_object(text, i)
+        if end is None:  # never closes; the depth guard above bounds how many such scans
+            continue
+        at = end
+        try:
+            load_json_strict(text[i:end])
+        except _Reject as rej:
+            if rej.kind is not ErrorKind.NOT_JSON:
+                return rej.kind, rej.detail
+    return None
+
+
 def scan_object(text: str, start: int, max_depth: int | None = None) -> tuple[int | None, bool]:
     """Scan the JSON object opening at ``text[start]`` (a ``{``), braces inside strings aside.
 

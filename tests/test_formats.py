@@ -103,6 +103,34 @@ def test_native_text_without_a_call_is_no_tool_with_the_text_as_reason() -> None
         ("", ErrorKind.EMPTY),
         ("   <|im_end|>", ErrorKind.EMPTY),
         ("x" * 70_000, ErrorKind.TOO_LARGE),
+        # strict JSON, as in the json format: the template's reader alone would accept these
+        (
+            '<tool_call>\n{"name": "track_order", "arguments": '
+            '{"order_id": "A", "order_id": "B"}}\n</tool_call>',
+            ErrorKind.DUPLICATE_KEY,
+        ),
+        (
+            '<tool_call>\n{"name": "track_order", "name": "track_order", '
+            '"arguments": {"order_id": "A"}}\n</tool_call>',
+            ErrorKind.DUPLICATE_KEY,
+        ),
+        (
+            '<tool_call>\n{"name": "track_order", "arguments": {"n": NaN}}\n</tool_call>',
+            ErrorKind.NON_FINITE,
+        ),
+        ("<tool_call>\n" + "[" * 40 + "]" * 40 + "\n</tool_call>", ErrorKind.TOO_DEEP),
+        (
+            '<tool_call>\n{"name": "track_order", "arguments": {"order_id": '
+            + "9" * 5000
+            + "}}\n</tool_call>",
+            ErrorKind.TOO_LARGE,
+        ),
+        # prose braces that never close do not hide the call after them
+        (
+            'I think {maybe <tool_call>\n{"name": "track_order", "arguments": '
+            '{"order_id": "A", "order_id": "B"}}\n</tool_call>',
+            ErrorKind.DUPLICATE_KEY,
+        ),
     ],
 )
 def test_native_bad_answers_are_verdicts(text: str, kind: ErrorKind) -> None:

@@ -21,7 +21,13 @@ from typing import Any
 from harness.catalog import NO_TOOL, Catalog
 from harness.formats.base import FormatError, OutputFormat, catalog_tools
 from harness.formats.openai_tools import tools_system_prompt, verdict_from_message
-from harness.parse import MAX_OUTPUT_CHARS, ErrorKind, ParseMode, ParseResult
+from harness.parse import (
+    MAX_OUTPUT_CHARS,
+    ErrorKind,
+    ParseMode,
+    ParseResult,
+    embedded_json_problem,
+)
 
 ResponseParser = Callable[[str], dict[str, Any]]
 
@@ -232,6 +238,10 @@ class NativeFormat(OutputFormat):
                 detail=f"{len(text)} characters > limit {MAX_OUTPUT_CHARS}",
                 mode=mode,
             )
+        problem = embedded_json_problem(text)  # the template's reader is lenient json.loads
+        if problem is not None:
+            kind, detail = problem
+            return ParseResult(valid=False, error=kind, detail=detail, mode=mode)
         try:
             message = self.parser(text)
         except Exception as exc:
