@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,8 @@ from harness.catalog import (
 from harness.errors import CatalogError, GoldenFileError
 from harness.formats.folder import folder_format
 from harness.grounding import conversation_text, grounded_arguments, value_occurs
+from harness.parse import MAX_DEPTH as MAX_OUTPUT_DEPTH
+from harness.parse import nesting_depth
 from harness.schema import validate_arguments
 
 __all__ = [
@@ -73,6 +77,16 @@ __all__ = [
 
 _FIELDS = {"id", "category", "prompt", "messages", "target", "accept", "optional", "split", "tools"}
 
+MAX_DEPTH = 64
+"""The deepest nesting of arrays and objects a golden line may have: far beyond any real
+case, and far below the depth at which recursive code (the JSON decoder, the schema checks,
+the report writers) fails with a RecursionError."""
+
+_TOKEN = re.compile(
+    r'"[^"\\]*(?:\\.[^"\\]*)*"|-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|[\[\]{}:,]'
+)
+"""The tokens of a JSON line that matter to :func:`_oversized`: strings, numbers, punctuation."""
+
 
 def _err(where: str, field: str, problem: str, fix: str) -> GoldenFileError:
     return GoldenFileError(f"{where}: {field}: {problem}. {fix}")
@@ -88,9 +102,17 @@ def parse_case(raw: Any, catalog: Catalog, where: str) -> GoldenCase:
     case_id = raw.get("id")
     if not isinstance(case_id, str) or not case_id.strip():
         raise _err(where, "id", "missing or not a non-empty string", 'Add "id": "unique-name"')
+    try:
+        case_id.encode("utf-8")
+    except UnicodeEncodeError:
+        # Accepted, it would crash every writer of a UTF-8 file (replays, reports) later.
+        raise _err(
+            where, "id", "holds a lone surrogate (a \\ud800-\\udfff escape), which UTF-8 "
+            "cannot encode", "Remove the escape from the id",
+        ) from None  # fmt: skip
     where = f"{where} (id {case_id!r})"
     category = raw.get("category")
-    if category not in {c.value for c in Category}:
+    if not isinstance(category, str) or category not in {c.value for c in Category}:
         raise _err(
             where,
             "category",
@@ -186,6 +208,16 @@ def parse_case(raw: Any, catalog: Catalog, where: str) -> GoldenCase:
             call = _gold_call(merged, offered, "target", where, parallel=False, said=said)
             target = Target(tool=call.tool, arguments=call.arguments)
             accept, optional = call.accept, call.optional
+    if target.tool != NO_TOOL:
+        calls_written = [{"tool": c.tool, "arguments": c.arguments} for c in target.calls]
+        written = calls_written or {"tool": target.tool, "arguments": target.arguments}
+        depth = nesting_depth(json.dumps(written))
+        if depth > MAX_OUTPUT_DEPTH:  # the output parser refuses it: no model could pass
+            raise _err(
+                where, "target", f"the gold call nests {depth} deep, and an output nested "
+                f"past {MAX_OUTPUT_DEPTH} is refused as too_deep",
+                "Flatten the arguments",
+            )  # fmt: skip
     return GoldenCase(
         id=case_id,
         category=cat,
@@ -354,20 +386,92 @@ def read_jsonl(path: Path, catalog: Catalog) -> list[GoldenCase]:
         where = f"{path}:{lineno}"
         if not line.strip():
             raise _err(where, "line", "is blank", "Remove blank lines (one case per line)")
-        try:
-            # A key given twice is refused (naming it), not silently overwritten.
-            raw = json.loads(line, object_pairs_hook=_unique_keys)
-        except json.JSONDecodeError as exc:
-            raise _err(
-                where, "line", f"bad JSON ({exc.msg} at column {exc.colno})", "Fix the JSON"
-            ) from None
-        except _DuplicateKey as dup:
-            raise _err(
-                where, str(dup), "the key appears twice in one object (JSON keeps only the last)",
-                "Remove one of the two",
-            ) from None  # fmt: skip
-        cases.append(parse_case(raw, catalog, where))
+        cases.append(parse_case(_decode(line, where), catalog, where))
     return cases
+
+
+def _decode(line: str, where: str) -> Any:
+    """One golden line as JSON, every way it can fail turned into an error naming a field."""
+    try:
+        # A key given twice is refused (naming it), not silently overwritten.
+        raw = json.loads(line, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as exc:
+        raise _err(
+            where, "line", f"bad JSON ({exc.msg} at column {exc.colno})", "Fix the JSON"
+        ) from None
+    except _DuplicateKey as dup:
+        raise _err(
+            where, str(dup), "the key appears twice in one object (JSON keeps only the last)",
+            "Remove one of the two",
+        ) from None  # fmt: skip
+    except (RecursionError, ValueError) as exc:
+        # Nested too deeply or an integer too long: the scan names the field.
+        found = _oversized(line)
+        if found is not None:
+            raise _err(where, *found) from None
+        why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+        raise _err(where, "line", f"cannot be decoded ({why})", "Fix the JSON") from None
+    # Decodable yet deeper than the checks and writers that follow can recurse.
+    found = _oversized(line)
+    if found is not None:
+        raise _err(where, *found)
+    return raw
+
+
+def _oversized(line: str) -> tuple[str, str, str] | None:
+    """``(field, problem, fix)`` for a value nested deeper than :data:`MAX_DEPTH` or an
+    integer longer than Python reads, else None. A scan without recursion, so it can name
+    the field where the decoder could only fail."""
+    limit = sys.get_int_max_str_digits()
+    # One entry per open array or object: its current index, or its current key's token.
+    stack: list[str | int | None] = []
+    last = ""
+    for match in _TOKEN.finditer(line):
+        token = match.group()
+        head = token[0]
+        if head in "[{":
+            if len(stack) >= MAX_DEPTH:
+                return (
+                    _field(stack), f"nested more than {MAX_DEPTH} arrays or objects deep",
+                    "Flatten the value: no tool call nests this deep",
+                )  # fmt: skip
+            stack.append(0 if head == "[" else None)
+        elif head in "]}":
+            if stack:
+                stack.pop()
+        elif head == '"':
+            last = token
+        elif head == ":":
+            if stack:
+                stack[-1] = last
+        elif head == ",":
+            top = stack[-1] if stack else None
+            if isinstance(top, int):
+                stack[-1] = top + 1
+        elif limit and token.lstrip("-").isdigit() and len(token.lstrip("-")) > limit:
+            return (
+                _field(stack),
+                f"an integer of {len(token.lstrip('-'))} digits (at most {limit} can be read)",
+                "Write a shorter number",
+            )
+    return None
+
+
+def _field(stack: list[str | int | None], shown: int = 5) -> str:
+    """A field name such as ``target.arguments.city`` or ``target[0][0]...`` from the scan
+    of :func:`_oversized` (its first ``shown`` steps: a deep path is thousands long)."""
+    parts: list[str] = []
+    for entry in stack[:shown]:
+        if isinstance(entry, int):
+            parts.append(f"[{entry}]")
+            continue
+        try:
+            key = json.loads(entry) if entry is not None else "?"
+        except ValueError:
+            key = entry
+        parts.append(f".{key}")
+    name = "".join(parts).removeprefix(".") or "line"
+    return name + ("..." if len(stack) > shown else "")
 
 
 def fingerprint_files(paths: Iterable[Path]) -> str:
@@ -404,6 +508,12 @@ def load_golden_dir(folder: Path, files: list[Path] | None = None) -> GoldenSet:
                 )
             seen[case.id] = case.source
             cases.append(case)
+    if not cases:
+        # An empty set would reach the gates and fail them as if the router had: refuse it.
+        raise GoldenFileError(
+            f"{', '.join(map(str, paths))}: no golden case in "
+            f"{'this file' if len(paths) == 1 else 'these files'}; write one JSON case per line"
+        )
     catalog_files = [p for p in (folder / "catalog.json", folder / "catalog.py") if p.is_file()]
     return GoldenSet(
         catalog=catalog,

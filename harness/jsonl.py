@@ -8,6 +8,7 @@ so a reader built on it rejects rows that our own writers produce.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,18 +34,30 @@ def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+def _parse_int(digits: str) -> int:
+    """``int`` with a message of our own: Python refuses integers of more than
+    ``sys.get_int_max_str_digits()`` digits with advice meant for programmers."""
+    limit = sys.get_int_max_str_digits()
+    if limit and len(digits.lstrip("-")) > limit:
+        raise ValueError(f"an integer of {len(digits.lstrip('-'))} digits (at most {limit})")
+    return int(digits)
+
+
 def loads_strict(text: str) -> Any:
     """``json.loads`` that refuses an object with the same key twice.
 
     Plain ``json.loads`` silently keeps the last value, so a typo'd copy of a field would
-    win unseen. Raises :class:`json.JSONDecodeError` either way, so callers need one handler.
+    win unseen. A huge integer or nesting deeper than the interpreter can decode is refused
+    too. Raises :class:`json.JSONDecodeError` for all of these, so callers need one handler.
     """
     try:
-        return json.loads(text, object_pairs_hook=_refuse_duplicates)
+        return json.loads(text, object_pairs_hook=_refuse_duplicates, parse_int=_parse_int)
     except json.JSONDecodeError:
         raise
     except ValueError as exc:
         raise json.JSONDecodeError(str(exc), text, 0) from None
+    except RecursionError:
+        raise json.JSONDecodeError("arrays or objects nested too deeply", text, 0) from None
 
 
 def read_jsonl(path: str | Path, *, skip_blank: bool = True) -> list[tuple[int, Any]]:
@@ -81,5 +94,14 @@ def read_jsonl(path: str | Path, *, skip_blank: bool = True) -> list[tuple[int, 
 
 
 def dumps_line(value: Any) -> str:
-    """One JSONL line (with its ``"\\n"``), non-ASCII kept readable."""
-    return json.dumps(value, ensure_ascii=False) + "\n"
+    """One JSONL line (with its ``"\\n"``), non-ASCII kept readable.
+
+    A lone surrogate (read from a ``\\ud800`` escape) cannot be written as UTF-8: a value
+    holding one is written all escaped instead, which reads back the same.
+    """
+    line = json.dumps(value, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(value)
+    return line + "\n"

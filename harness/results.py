@@ -305,6 +305,14 @@ def read_results(path: str | Path) -> RunResults:
         raw = json.loads(p.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ResultsFileError(f"{p}: not a valid results file (bad JSON: {exc})") from None
+    except RecursionError:
+        raise ResultsFileError(
+            f"{p}: not a valid results file (bad JSON: arrays or objects nested too deeply)"
+        ) from None
+    except ValueError as exc:  # an integer longer than Python reads (sys.set_int_max_str_digits)
+        raise ResultsFileError(
+            f"{p}: not a valid results file (bad JSON: {str(exc).split(';')[0]})"
+        ) from None
     version = raw.get("schema_version") if isinstance(raw, dict) else None
     if version not in READABLE_VERSIONS:
         raise ResultsFileError(
@@ -317,6 +325,10 @@ def read_results(path: str | Path) -> RunResults:
     raw["schema_version"] = SCHEMA_VERSION
     try:
         return RunResults.model_validate(raw)
+    except RecursionError:  # nesting the decoder read but validation cannot walk
+        raise ResultsFileError(
+            f"{p}: not a valid results file (arrays or objects nested too deeply)"
+        ) from None
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])

@@ -293,9 +293,18 @@ def read_pyproject(rootdir: Path) -> dict[str, Any]:
         raise SettingsError(f"{path}: not valid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SettingsError(f"{path}: cannot be read as UTF-8 text: {exc}") from None
-    table = data.get("tool", {}).get("routecheck", {})
+    # TOML lets `tool = 5` or `[tool] routecheck = 5` stand where a table is expected.
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise SettingsError(
+            f"{path}: tool = {tool!r:.60} is not a table ({type(tool).__name__}); write [tool]"
+        )
+    table = tool.get("routecheck", {})
     if not isinstance(table, dict):
-        raise SettingsError(f"{path}: [tool.routecheck] must be a table")
+        raise SettingsError(
+            f"{path}: tool.routecheck = {table!r:.60} is not a table ({type(table).__name__}); "
+            "write [tool.routecheck]"
+        )
     check_types(table, f"{path}: [tool.routecheck]")
     return resolve_paths(table, rootdir)
 
@@ -399,8 +408,18 @@ def check_robustness(settings: RunSettings) -> None:
 
 
 def perturbation_names(text: str) -> list[str]:
-    """``"typo, casing"`` -> ``["typo", "casing"]`` (empty: every perturbation)."""
-    return [n.strip() for n in text.split(",") if n.strip()]
+    """``"typo, casing"`` -> ``["typo", "casing"]`` (empty: every perturbation).
+
+    Only separators (``",,"``) name no perturbation: refused rather than read as empty,
+    which would silently run them all.
+    """
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names and text.strip():
+        raise SettingsError(
+            f"perturbations = {text!r} names no perturbation; give comma-separated names "
+            f"of: {', '.join(PERTURBATIONS)}, or leave it empty for all"
+        )
+    return names
 
 
 def robustness_threshold(value: str | float) -> float | None:

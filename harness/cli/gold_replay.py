@@ -4,11 +4,11 @@ answers, to check a golden set (and the harness) with a perfect "model"."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from harness.atomic import write_atomic
 from harness.cli.common import EXIT_PASSED, parse, parser
+from harness.jsonl import dumps_line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(args, int):
         return args
     rows = gold_replay_rows(load_golden(args.golden))
-    write_atomic(args.out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    # dumps_line escapes a lone surrogate (a gold argument may hold one) UTF-8 cannot write.
+    write_atomic(args.out, "".join(dumps_line(r) for r in rows))
     print(f"wrote {len(rows)} gold outputs to {args.out}")
     return EXIT_PASSED
