@@ -19,13 +19,25 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.errors import CatalogError
-from harness.schema import DIALECT, check_schema, resolve_pointer, walk_schema
+from harness.schema import (
+    DIALECT,
+    check_schema,
+    non_finite,
+    resolve_pointer,
+    walk_schema,
+)
 
 NO_TOOL = "no_tool"
 """The tool name of the explicit no-tool path: ``{"tool": "no_tool", "reason": "..."}``."""
 
 MatchPolicy = str
 """The name of a match policy (see ``harness.match.POLICIES``): ``exact`` unless declared."""
+
+MAX_DEPTH = 64
+"""Deepest nesting of objects and arrays a catalog may hold. ``json`` and ``jsonschema``
+recurse once or more per level, so a document thousands of levels deep (a generated or
+corrupted file) would end in a RecursionError; 64 levels is 30 levels of nested object
+arguments, beyond any tool's arguments (a model's output may nest 32)."""
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:\-]{0,127}$")
 """Tool names as APIs write them: letters, digits, ``_``, ``.``, ``:`` and ``-`` (kept as given)."""
@@ -197,10 +209,12 @@ def _check_grounded(path: str, value: Any, top_level: bool) -> None:
     """``x-grounded`` is ``true``/``false`` or a policy name, on a top-level argument."""
     from harness.match import POLICIES
 
-    if not (isinstance(value, bool) or value in POLICIES):
+    # ``in`` on a list or dict value would be a TypeError (unhashable), not this error.
+    if not (isinstance(value, bool) or (isinstance(value, str) and value in POLICIES)):
         raise CatalogError(
             f"{path}: x-grounded must be true, false or a match policy name "
-            f"({', '.join(sorted(POLICIES))}), got {value!r}."
+            f"({', '.join(sorted(POLICIES))}), got {_short(value)} ({type(value).__name__}). "
+            'Write one value, e.g. "x-grounded": true or "x-grounded": "id".'
         )
     if not top_level:
         raise CatalogError(
@@ -219,10 +233,12 @@ def _check_policies(parameters: dict[str, Any], where: str) -> None:
             defs = f"{base}.$defs."
             on_top = path in top or (path.startswith(defs) and "." not in path[len(defs) :])
             _check_grounded(path, sub["x-grounded"], on_top)
-        if "x-match" in sub and sub["x-match"] not in POLICIES:
+        policy = sub.get("x-match")
+        if "x-match" in sub and not (isinstance(policy, str) and policy in POLICIES):
             raise CatalogError(
-                f"{path}: x-match must be one of {sorted(POLICIES)}, got {sub['x-match']!r}. "
-                "Use a known policy name (see harness.match)."
+                f"{path}: x-match must be one of {sorted(POLICIES)}, got {_short(policy)} "
+                f"({type(policy).__name__}). Use one known policy name as a string, e.g. "
+                '"x-match": "text" (see harness.match).'
             )
         _check_judge(path, sub, f"{where}.parameters")
         if "x-threshold" in sub:
@@ -273,10 +289,10 @@ def _check_judge(path: str, sub: dict[str, Any], root: str) -> None:
             f"{sub.get('x-match', 'exact')!r}"
         )
     choices = sorted(p for p in POLICIES if p != JUDGE_POLICY)
-    if fallback not in choices:
+    if not isinstance(fallback, str) or fallback not in choices:
         raise CatalogError(
-            f"{path}: x-judge-fallback must be one of {choices}, got {fallback!r}: the policy "
-            "that decides when no judge is given (default contains-or-similar)"
+            f"{path}: x-judge-fallback must be one of {choices}, got {_short(fallback)}: the "
+            "policy that decides when no judge is given (default contains-or-similar)"
         )
 
 
@@ -293,6 +309,18 @@ def normalize_parameters(parameters: Any, where: str) -> dict[str, Any]:
         raise CatalogError(
             f"{where}.parameters: must be a JSON Schema object, got {type(parameters).__name__}."
             ' Write {"type": "object", "properties": {...}}.'
+        )
+    deep = too_deep(parameters, f"{where}.parameters")
+    if deep is not None:
+        raise CatalogError(
+            f"{deep}: nested deeper than {MAX_DEPTH} levels. Flatten the schema (move shared "
+            "parts under '$defs'); no tool's arguments nest that deep."
+        )
+    bad = non_finite(parameters, f"{where}.parameters")
+    if bad is not None:
+        raise CatalogError(
+            f"{bad}. Write a finite number (a literal such as 1e999 overflows to Infinity), "
+            "or leave the keyword out."
         )
     schema = copy.deepcopy(parameters)
     schema.pop("$schema", None)
@@ -412,6 +440,58 @@ def catalog_from_models(
     return catalog_from_dict(raw, source=f"catalog {name!r}")
 
 
+def too_deep(value: Any, where: str, limit: int = MAX_DEPTH) -> str | None:
+    """The path of the first value nested deeper than ``limit`` levels, or ``None``. Iterative,
+    so a document of any depth is measured without recursing."""
+    stack: list[tuple[Any, str, int]] = [(value, where, 0)]
+    while stack:
+        node, path, depth = stack.pop()
+        if isinstance(node, dict | list) and depth >= limit:
+            return path
+        if isinstance(node, dict):
+            stack += [(v, f"{path}.{_cut(str(k), 40)}", depth + 1) for k, v in node.items()]
+        elif isinstance(node, list):
+            stack += [(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(node)]
+    return None
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr`` of a value, cut to ``limit`` characters for an error message."""
+    return _cut(repr(value), limit)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _long_number_line(text: str) -> int:
+    """The line of the first integer literal longer than Python reads (``json`` says only
+    that there is one), or 1."""
+    limit = sys.get_int_max_str_digits()
+    for run in re.finditer(r"\d+", text):
+        if len(run.group(0)) > limit > 0:
+            return text.count("\n", 0, run.start()) + 1
+    return 1
+
+
+class _DuplicateKey(ValueError):
+    """Internal: a catalog object with the same key twice."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refusing a key given twice (a typo'd copy would otherwise win unseen)."""
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _DuplicateKey(key)
+        obj[key] = value
+    return obj
+
+
 def _load_json_catalog(p: Path) -> Catalog:
     try:
         text = p.read_bytes().decode("utf-8")
@@ -423,9 +503,32 @@ def _load_json_catalog(p: Path) -> Catalog:
     except OSError as exc:
         raise CatalogError(f"{p}: cannot read the catalog ({exc.strerror}).") from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         raise CatalogError(f"{p}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    except _DuplicateKey as dup:
+        raise CatalogError(
+            f"{p}: key {dup.key!r} appears twice in one object (JSON would keep only the last, "
+            "silently). Remove one of the two."
+        ) from None
+    except RecursionError:
+        raise CatalogError(
+            f"{p}: nested far deeper than {MAX_DEPTH} levels of objects and arrays; not a "
+            "catalog a tool schema needs. Flatten it (shared parts go under '$defs')."
+        ) from None
+    except ValueError:
+        # Python refuses integer literals of more than 4300 digits (sys.int_max_str_digits).
+        raise CatalogError(
+            f"{p}:{_long_number_line(text)}: a number has more than "
+            f"{sys.get_int_max_str_digits()} digits. Write a realistic limit or value."
+        ) from None
+    deep = too_deep(data, "")
+    if deep is not None:
+        raise CatalogError(
+            f"{p}: {deep.removeprefix('.') or 'the document'}: nested deeper than {MAX_DEPTH} "
+            "levels of objects and arrays. Flatten the schema (shared parts go under '$defs'); "
+            "no tool's arguments nest that deep."
+        )
     return catalog_from_dict(data, source=str(p), name=p.parent.name)
 
 

@@ -18,14 +18,21 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
+import regex  # type: ignore[import-untyped]
+
 from harness.catalog import NO_TOOL, Catalog, Tool
 from harness.errors import CatalogError
-from harness.schema import ArgumentValidator, walk_schema
+from harness.schema import (
+    PATTERN_TIMEOUT,
+    ArgumentValidator,
+    compile_pattern,
+    pattern_budget,
+    walk_schema,
+)
 
 DECODINGS = ("free", "constrained")
 """``free``: the model writes anything (the default); ``constrained``: only valid calls."""
@@ -81,18 +88,28 @@ def _user_text(messages: Sequence[dict[str, Any]] | None) -> str:
 
 def grounded_values(prop: dict[str, Any], text: str) -> list[str]:
     """The distinct matches (in order) of a grounded argument's ``pattern`` in ``text`` that
-    are valid values of the argument."""
+    are valid values of the argument.
+
+    The search is time-bounded (:data:`harness.schema.PATTERN_TIMEOUT`), as in validation: a
+    catalog pattern that backtracks on the request's text must not stall the run. When any
+    search runs out, no values are returned, so the argument keeps its schema unnarrowed
+    rather than narrowed to an incomplete list.
+    """
     try:
-        pattern = re.compile(prop["pattern"])
-    except (re.error, TypeError):
+        pattern = compile_pattern(prop["pattern"])
+    except (regex.error, TypeError):
         return []
     validator = ArgumentValidator(prop)
     found: list[str] = []
-    for match in pattern.finditer(text):
-        value = match.group(0)
-        if value and value not in found and validator.is_valid(value):
-            found.append(value)
-    return found
+    with pattern_budget() as clock:
+        try:
+            matches = [m.group(0) for m in pattern.finditer(text, timeout=PATTERN_TIMEOUT)]
+        except TimeoutError:
+            return []
+        for value in matches:
+            if value and value not in found and validator.is_valid(value):
+                found.append(value)
+    return [] if clock.exceeded is not None else found
 
 
 def _arguments(tool: Tool, index: int, text: str) -> tuple[dict[str, Any], dict[str, Any]]:
