@@ -69,7 +69,12 @@ def convert_schema(schema: Any, where: str, notes: list[str]) -> Any:
                 out["type"] = kind
         elif key == "optional":
             continue  # BFCL's marker; optionality is "not in required"
-        elif key == "properties" and isinstance(value, dict):
+        elif key == "properties":
+            if not isinstance(value, dict):
+                raise CatalogError(
+                    f"{where}.properties: must be an object of parameter schemas, "
+                    f"not {type(value).__name__}"
+                )
             out["properties"] = {
                 name: convert_schema(sub, f"{where}.{name}", notes) for name, sub in value.items()
             }
@@ -100,9 +105,16 @@ def convert_function(fn: Any, where: str, notes: list[str]) -> dict[str, Any]:
     params = convert_schema(fn.get("parameters", {}), f"{where}.{fn['name']}", notes)
     if isinstance(params, dict):
         props = params.get("properties", {})
-        required = [r for r in params.get("required", []) if r in props]
-        if required != params.get("required", []):
-            dropped = sorted(set(params.get("required", [])) - set(required))
+        declared = params.get("required", [])
+        if not isinstance(declared, list) or not all(isinstance(r, str) for r in declared):
+            # Iterating a string would read its letters as names, silently.
+            raise CatalogError(
+                f"{where}.{fn['name']}.required: must be a list of parameter names, "
+                f"not {declared!r:.80}"
+            )
+        required = [r for r in declared if r in props]
+        if required != declared:
+            dropped = sorted(set(declared) - set(required))
             notes.append(
                 f"{where}.{fn['name']}: required names not in properties dropped: {dropped}"
             )
