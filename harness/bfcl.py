@@ -42,6 +42,7 @@ from harness.catalog import DEFAULT_DESCRIPTION, catalog_from_dict, tools_from_l
 from harness.errors import CatalogError, GoldenFileError, RoutecheckError
 from harness.golden import load_golden, parse_case
 from harness.hashing import sha256_hex
+from harness.jsonl import DuplicateKeyError, unique_keys
 
 __all__ = [
     "CATEGORIES",
@@ -144,16 +145,6 @@ def _parse_int(text: str) -> int:
     return int(text)
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """Refuse a key written twice in one object: JSON would keep the last one silently."""
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise _Unreadable(f"key {_safe(key)!r} appears twice in one object")
-        obj[key] = value
-    return obj
-
-
 def _first_problem(data: Any) -> str | None:
     """Where ``data`` nests deeper than :data:`MAX_DEPTH` or holds a lone surrogate (which
     UTF-8, and so no file the harness writes, can carry). Iterative: no depth overflows."""
@@ -182,13 +173,15 @@ def _parse_line(raw: bytes) -> tuple[dict[str, Any], str | None, str | None]:
     """One source line as (object, id, problem); a line that is no JSON object gets the id
     its text seems to give, so that its refusal can still name the case."""
     try:
-        data = json.loads(raw, parse_int=_parse_int, object_pairs_hook=_unique_keys)
+        data = json.loads(raw, parse_int=_parse_int, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as exc:
         problem = f"line: not JSON ({exc.msg} at column {exc.colno})"
     except UnicodeDecodeError:
         problem = "line: not UTF-8 text"
     except RecursionError:
         problem = f"line: nested deeper than {MAX_DEPTH} levels"
+    except DuplicateKeyError as dup:
+        problem = f"line: key {_safe(dup.key)!r} appears twice in one object"
     except _Unreadable as exc:
         problem = f"line: {exc}"
     else:

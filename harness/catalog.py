@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.errors import CatalogError
+from harness.jsonl import DuplicateKeyError, unique_keys
 from harness.schema import (
     DIALECT,
     check_schema,
@@ -474,24 +475,6 @@ def _long_number_line(text: str) -> int:
     return 1
 
 
-class _DuplicateKey(ValueError):
-    """Internal: a catalog object with the same key twice."""
-
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object, refusing a key given twice (a typo'd copy would otherwise win unseen)."""
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise _DuplicateKey(key)
-        obj[key] = value
-    return obj
-
-
 def _load_json_catalog(p: Path) -> Catalog:
     try:
         text = p.read_bytes().decode("utf-8")
@@ -503,10 +486,10 @@ def _load_json_catalog(p: Path) -> Catalog:
     except OSError as exc:
         raise CatalogError(f"{p}: cannot read the catalog ({exc.strerror}).") from None
     try:
-        data = json.loads(text, object_pairs_hook=_unique_keys)
+        data = json.loads(text, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as exc:
         raise CatalogError(f"{p}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-    except _DuplicateKey as dup:
+    except DuplicateKeyError as dup:
         raise CatalogError(
             f"{p}: key {dup.key!r} appears twice in one object (JSON would keep only the last, "
             "silently). Remove one of the two."

@@ -48,6 +48,7 @@ from harness.catalog import (
 from harness.errors import CatalogError, GoldenFileError
 from harness.formats.folder import folder_format
 from harness.grounding import conversation_text, grounded_arguments, value_occurs
+from harness.jsonl import DuplicateKeyError, unique_keys
 from harness.parse import MAX_DEPTH as MAX_OUTPUT_DEPTH
 from harness.parse import nesting_depth
 from harness.schema import validate_arguments
@@ -356,19 +357,6 @@ def _check_grounded(
                 )  # fmt: skip
 
 
-class _DuplicateKey(ValueError):
-    """Internal: a key written twice in one JSON object of a golden line."""
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise _DuplicateKey(key)
-        obj[key] = value
-    return obj
-
-
 def read_jsonl(path: Path, catalog: Catalog) -> list[GoldenCase]:
     """Read one golden file; every non-blank line must be a valid case."""
     cases = []
@@ -394,14 +382,14 @@ def _decode(line: str, where: str) -> Any:
     """One golden line as JSON, every way it can fail turned into an error naming a field."""
     try:
         # A key given twice is refused (naming it), not silently overwritten.
-        raw = json.loads(line, object_pairs_hook=_unique_keys)
+        raw = json.loads(line, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as exc:
         raise _err(
             where, "line", f"bad JSON ({exc.msg} at column {exc.colno})", "Fix the JSON"
         ) from None
-    except _DuplicateKey as dup:
+    except DuplicateKeyError as dup:
         raise _err(
-            where, str(dup), "the key appears twice in one object (JSON keeps only the last)",
+            where, dup.key, "the key appears twice in one object (JSON keeps only the last)",
             "Remove one of the two",
         ) from None  # fmt: skip
     except (RecursionError, ValueError) as exc:

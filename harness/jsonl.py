@@ -25,11 +25,21 @@ def iter_lines(text: str) -> Iterator[tuple[int, str]]:
         yield lineno, line.removesuffix("\r")
 
 
-def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+class DuplicateKeyError(ValueError):
+    """A JSON object gives the same key twice (``key`` names it)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"duplicate key {key[:60]!r}")
+        self.key = key
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` for every reader of files people write: a key given twice
+    raises :class:`DuplicateKeyError` (plain ``json.loads`` keeps the last one silently)."""
     obj: dict[str, Any] = {}
     for key, value in pairs:
         if key in obj:
-            raise ValueError(f"duplicate key {key[:60]!r}")
+            raise DuplicateKeyError(key)
         obj[key] = value
     return obj
 
@@ -51,7 +61,7 @@ def loads_strict(text: str) -> Any:
     too. Raises :class:`json.JSONDecodeError` for all of these, so callers need one handler.
     """
     try:
-        return json.loads(text, object_pairs_hook=_refuse_duplicates, parse_int=_parse_int)
+        return json.loads(text, object_pairs_hook=unique_keys, parse_int=_parse_int)
     except json.JSONDecodeError:
         raise
     except ValueError as exc:
