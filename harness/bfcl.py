@@ -40,9 +40,9 @@ from harness.bfcl_convert import (
 from harness.cases import Message
 from harness.catalog import DEFAULT_DESCRIPTION, catalog_from_dict, tools_from_list
 from harness.errors import CatalogError, GoldenFileError, RoutecheckError
-from harness.golden import load_golden, parse_case
+from harness.golden import MAX_DEPTH, load_golden, parse_case
 from harness.hashing import sha256_hex
-from harness.jsonl import DuplicateKeyError, unique_keys
+from harness.jsonl import DuplicateKeyError, parse_int, unique_keys
 
 __all__ = [
     "CATEGORIES",
@@ -67,20 +67,8 @@ class BfclImportError(RoutecheckError, ValueError):
     """A BFCL source file is missing or unreadable; the message names the file and the fix."""
 
 
-MAX_DEPTH = 64
-"""The deepest nesting read from a source line (BFCL v4's own lines nest at most 11 deep).
-A deeper line is refused before any recursive step (conversion, schema checks, grammars)
-could exhaust Python's stack."""
-
-MAX_INT_DIGITS = 4300
-"""The longest integer read from a source line (Python's own limit for int-to-text)."""
-
 _ROLES = frozenset(get_args(Message.model_fields["role"].annotation))
 _ID = re.compile(rb'"id"\s*:\s*("(?:[^"\\]|\\.)*")')
-
-
-class _Unreadable(ValueError):
-    """Internal: a source line that cannot become one JSON object; the message says why."""
 
 
 class _Row(NamedTuple):
@@ -119,7 +107,7 @@ def _sha(data: bytes) -> str:
 
 
 def _safe(text: str) -> str:
-    """``text`` with lone surrogates as ``\\udXXX`` escapes, printable as UTF-8."""
+    """``text`` with each lone surrogate as its ``\\ud800``-style escape, printable as UTF-8."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
@@ -134,15 +122,6 @@ def _surrogate(text: str) -> str | None:
     if text.isascii():
         return None
     return next((f"\\u{ord(c):04x}" for c in text if 0xD800 <= ord(c) <= 0xDFFF), None)
-
-
-def _parse_int(text: str) -> int:
-    """An integer, refused by name beyond :data:`MAX_INT_DIGITS` (``int()`` would raise
-    a ValueError advising a process-wide setting)."""
-    digits = len(text.lstrip("-"))
-    if digits > MAX_INT_DIGITS:
-        raise _Unreadable(f"an integer of {digits} digits (at most {MAX_INT_DIGITS} are read)")
-    return int(text)
 
 
 def _first_problem(data: Any) -> str | None:
@@ -173,7 +152,7 @@ def _parse_line(raw: bytes) -> tuple[dict[str, Any], str | None, str | None]:
     """One source line as (object, id, problem); a line that is no JSON object gets the id
     its text seems to give, so that its refusal can still name the case."""
     try:
-        data = json.loads(raw, parse_int=_parse_int, object_pairs_hook=unique_keys)
+        data = json.loads(raw, parse_int=parse_int, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as exc:
         problem = f"line: not JSON ({exc.msg} at column {exc.colno})"
     except UnicodeDecodeError:
@@ -182,7 +161,7 @@ def _parse_line(raw: bytes) -> tuple[dict[str, Any], str | None, str | None]:
         problem = f"line: nested deeper than {MAX_DEPTH} levels"
     except DuplicateKeyError as dup:
         problem = f"line: key {_safe(dup.key)!r} appears twice in one object"
-    except _Unreadable as exc:
+    except ValueError as exc:  # an integer longer than Python reads (parse_int says so)
         problem = f"line: {exc}"
     else:
         if not isinstance(data, dict):

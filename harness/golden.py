@@ -37,6 +37,7 @@ from harness.cases import (
     Target,
     parallel_label,
 )
+from harness.catalog import MAX_DEPTH as CATALOG_MAX_DEPTH
 from harness.catalog import (
     NO_TOOL,
     Catalog,
@@ -78,10 +79,10 @@ __all__ = [
 
 _FIELDS = {"id", "category", "prompt", "messages", "target", "accept", "optional", "split", "tools"}
 
-MAX_DEPTH = 64
-"""The deepest nesting of arrays and objects a golden line may have: far beyond any real
-case, and far below the depth at which recursive code (the JSON decoder, the schema checks,
-the report writers) fails with a RecursionError."""
+MAX_DEPTH = CATALOG_MAX_DEPTH
+"""The deepest nesting of arrays and objects a golden line may have (the catalogs' limit):
+far beyond any real case, and far below the depth at which recursive code (the JSON
+decoder, the schema checks, the report writers) fails with a RecursionError."""
 
 _TOKEN = re.compile(
     r'"[^"\\]*(?:\\.[^"\\]*)*"|-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|[\[\]{}:,]'

@@ -44,7 +44,7 @@ def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
-def _parse_int(digits: str) -> int:
+def parse_int(digits: str) -> int:
     """``int`` with a message of our own: Python refuses integers of more than
     ``sys.get_int_max_str_digits()`` digits with advice meant for programmers."""
     limit = sys.get_int_max_str_digits()
@@ -61,7 +61,7 @@ def loads_strict(text: str) -> Any:
     too. Raises :class:`json.JSONDecodeError` for all of these, so callers need one handler.
     """
     try:
-        return json.loads(text, object_pairs_hook=unique_keys, parse_int=_parse_int)
+        return json.loads(text, object_pairs_hook=unique_keys, parse_int=parse_int)
     except json.JSONDecodeError:
         raise
     except ValueError as exc:
