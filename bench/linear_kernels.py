@@ -1,19 +1,25 @@
-"""The linear layers' kernel, MKL's sgemm (``F.linear``) against oneDNN's matmul, A/B.
+"""The linear layers' kernel, A/B/C: MKL's sgemm (``F.linear``, ``stock``), oneDNN's matmul
+on the plain weights (``onednn``, which reorders each weight on every call) and on weights
+packed once at load (``packed``, the backend's own).
 
 (Not ``kernels.py``: transformers imports a package of that name if it can find one.)
 
 The machine's speed moves by a fifth or more between runs, so one run per kernel would
-not say which is faster. This script times both in one process, interleaved, on the same
-checkpoint:
+not say which is faster. This script times the kernels in one process, interleaved, on
+the same checkpoint:
 
 * every float32 linear layer of the model on inputs ``--widths`` tokens wide (the body's
-  layers together, and the output head alone);
+  layers together, and the output head alone, which the backend leaves unpacked when it
+  is tied to the embeddings);
 * ``--route-calls`` constrained ``route()`` calls with tree drafts (``route()``'s
   defaults), ``--rounds`` times for each kernel in turn, and whether the answers agree;
 * with ``--suite``, the selected cases decoded in batches (``--batch-size``, lookup
   drafts of 4), free and constrained, and whether the answers agree;
 * with ``--memory``, the peak memory of a fresh process that decodes the selection in
   batches on one kernel (one child process per kernel, Linux).
+
+Answers are compared with ``stock``'s (``identical_to_stock``); ``identical_answers``
+counts those all kernels agree on.
 
     python bench/linear_kernels.py --checkpoint routers/customer_support \\
         --golden golden/customer_support --splits dev --route-calls 20 --suite --memory \\
@@ -41,6 +47,8 @@ from bench.inference import Progress, golden_requests, peak_mib, percentile, sel
 from harness.backends._hf_lookup import read_lookup_corpus
 from harness.backends._hf_speed import (
     LINEAR_KERNELS,
+    PACK_ROWS,
+    dense_weight,
     onednn_linear,
     stock_linear,
     use_onednn_linear,
@@ -51,29 +59,47 @@ from harness.catalog import Catalog
 from harness.golden import GoldenCase
 from harness.route import route
 
-KERNELS = ("stock", "onednn")
+KERNELS = ("stock", "onednn", "packed")
 
 
 def use_kernel(backend: HFBackend, kernel: str) -> None:
-    """Switch the backend's float32 linear layers to ``kernel`` (``stock`` or ``onednn``)."""
-    if kernel == "onednn":
-        if not use_onednn_linear(backend.model):
-            raise SystemExit("this torch has no oneDNN linear op: nothing to compare")
-    else:
+    """Switch the backend's float32 linear layers to ``kernel`` (one of :data:`KERNELS`)."""
+    if kernel == "stock":
         stock_linear(backend.model)
+    elif not use_onednn_linear(backend.model, pack=kernel == "packed"):
+        raise SystemExit("this torch has no oneDNN linear op: nothing to compare")
+
+
+def _agreement(answers: dict[str, list[str]]) -> dict[str, Any]:
+    """How many answers each kernel shares with ``stock``, and how many all three share."""
+    rows = list(zip(*(answers[k] for k in KERNELS), strict=True))
+    return {
+        "identical_to_stock": {
+            k: sum(a == b for a, b in zip(answers["stock"], answers[k], strict=True))
+            for k in KERNELS[1:]
+        },
+        "identical_answers": sum(len(set(row)) == 1 for row in rows),
+    }
 
 
 def layer_ms(backend: HFBackend, widths: Sequence[int], repeats: int) -> dict[str, Any]:
     """Milliseconds for every body layer together, and for the head, per kernel and width
-    (the median of ``repeats``, the kernels taking turns)."""
+    (the median of ``repeats``, the kernels taking turns). The plain and packed weights
+    are both made for this, whatever the backend holds."""
     head = backend.model.get_output_embeddings()
     layers = [
         m for m in backend.model.modules() if isinstance(m, torch.nn.Linear) and m is not head
     ]
     parts = {"body": layers, "head": [head]}
-    kernels: dict[str, Callable[..., Any]] = {
-        "stock": F.linear,
-        "onednn": onednn_linear,
+    plain = {id(m): dense_weight(m) for mods in parts.values() for m in mods}
+    blocked = {
+        key: torch.ops.mkldnn._reorder_linear_weight(weight, PACK_ROWS)
+        for key, weight in plain.items()
+    }
+    kernels: dict[str, Callable[[torch.Tensor, torch.nn.Linear], Any]] = {
+        "stock": lambda x, m: F.linear(x, plain[id(m)], m.bias),
+        "onednn": lambda x, m: onednn_linear(x, plain[id(m)], m.bias),
+        "packed": lambda x, m: onednn_linear(x, blocked[id(m)], m.bias),
     }
     table: dict[str, Any] = {}
     with torch.inference_mode():
@@ -86,7 +112,7 @@ def layer_ms(backend: HFBackend, widths: Sequence[int], repeats: int) -> dict[st
                     for name, fn in kernels.items():
                         t0 = time.perf_counter()
                         for m in mods:
-                            fn(inputs[m.in_features], m.weight, m.bias)
+                            fn(inputs[m.in_features], m)
                         times[name].append(1000 * (time.perf_counter() - t0))
                 for name, ts in times.items():
                     row[f"{part}_{name}_ms"] = statistics.median(ts[1:])
@@ -125,9 +151,7 @@ def route_ab(
             "p50_seconds": statistics.median(latencies[kernel]),
             "p95_seconds": percentile(latencies[kernel], 0.95),
         }
-    out["identical_answers"] = sum(
-        a == b for a, b in zip(answers["stock"], answers["onednn"], strict=True)
-    )
+    out.update(_agreement(answers))
     return out
 
 
@@ -151,9 +175,7 @@ def suite_ab(
         out[mode] = {
             **{f"{k}_seconds": seconds[k] for k in KERNELS},
             **{f"{k}_median_seconds": statistics.median(seconds[k]) for k in KERNELS},
-            "identical_answers": sum(
-                a == b for a, b in zip(texts["stock"], texts["onednn"], strict=True)
-            ),
+            **_agreement(texts),
         }
     return out
 
@@ -167,7 +189,10 @@ def _memory_child(
     batch_size: int,
     queue: Any,
 ) -> None:
-    backend = load_hf_backend(spec, threads=threads, linear=kernel)
+    backend = load_hf_backend(
+        spec, threads=threads, linear="stock" if kernel == "stock" else "onednn"
+    )
+    use_kernel(backend, kernel)
     backend.add_lookup_corpus(corpus)
     with torch.inference_mode():
         for mode in ("free", "constrained"):
@@ -243,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         "kernels": list(LINEAR_KERNELS),
         "layers": layer_ms(backend, widths, args.repeats),
     }
-    print("width  body stock  body onednn  head stock  head onednn  (ms)")
+    print("width", *(f"{p} {k:>6}" for p in ("body", "head") for k in KERNELS), " (ms)")
     for width, row in report["layers"].items():
         cells = [f"{row[f'{p}_{k}_ms']:11.1f}" for p in ("body", "head") for k in KERNELS]
         print(f"{width:>5}", *cells)
@@ -258,15 +283,18 @@ def main(argv: list[str] | None = None) -> int:
                 f"over {ab['calls']} calls, p50 {numbers['p50_seconds']:.2f} s, "
                 f"p95 {numbers['p95_seconds']:.2f} s"
             )
-        print(f"route() answers identical: {ab['identical_answers']}/{ab['calls']}")
+        print(
+            f"route() answers identical: {ab['identical_answers']}/{ab['calls']} "
+            f"(to stock: {ab['identical_to_stock']})"
+        )
     requests = golden_requests(cases)
     if args.suite:
         report["suite"] = suite = suite_ab(backend, requests, args.batch_size, 1)
         for mode in ("free", "constrained"):
             numbers = suite[mode]
+            times = ", ".join(f"{k} {numbers[f'{k}_median_seconds']:.1f} s" for k in KERNELS)
             print(
-                f"suite {mode:11}: stock {numbers['stock_median_seconds']:.1f} s, onednn "
-                f"{numbers['onednn_median_seconds']:.1f} s, answers identical "
+                f"suite {mode:11}: {times}, answers identical "
                 f"{numbers['identical_answers']}/{suite['cases']}"
             )
     if args.memory:
@@ -274,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
             args.checkpoint, args.threads, requests, corpus, args.batch_size
         )
         print(", ".join(f"{k} {v:.0f}" for k, v in peaks.items()))
-    use_kernel(backend, "onednn")
+    use_kernel(backend, "packed")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")

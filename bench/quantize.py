@@ -59,8 +59,9 @@ def variant_backend(name: str, spec: str, threads: int | None) -> HFBackend:
         spec,
         threads=threads,
         dtype="bfloat16" if name == "bfloat16" else "float32",
-        # quantize_dynamic swaps layers of type nn.Linear exactly, not oneDNN's subclass
-        linear="stock" if name == "int8" else "onednn",
+        # quantize_dynamic swaps layers of type nn.Linear exactly, not oneDNN's subclass,
+        # and a model with oneDNN's packed weights cannot be cast as a whole
+        linear="stock" if name in ("int8", "bfloat16-all") else "onednn",
     )
     model = fresh.model
     if name == "int8":

@@ -155,10 +155,12 @@ def test_the_kernel_bench_times_both_kernels_and_compares_their_answers(
     report = json.loads(out.read_text())
     for width in ("1", "5"):
         row = report["layers"][width]
-        assert all(row[f"{p}_{k}_ms"] > 0 for p in ("body", "head") for k in ("stock", "onednn"))
+        kernels = ("stock", "onednn", "packed")
+        assert all(row[f"{p}_{k}_ms"] > 0 for p in ("body", "head") for k in kernels)
     assert report["route"]["identical_answers"] == 2
-    assert report["route"]["onednn"]["p50_seconds"] > 0
+    assert report["route"]["identical_to_stock"] == {"onednn": 2, "packed": 2}
+    assert report["route"]["packed"]["p50_seconds"] > 0
     assert report["suite"]["free"]["identical_answers"] == 3
     assert report["suite"]["constrained"]["identical_answers"] == 3
-    assert report["memory"]["stock_peak_mib"] > 0 and report["memory"]["onednn_peak_mib"] > 0
+    assert all(report["memory"][f"{k}_peak_mib"] > 0 for k in kernels)
     assert "route() answers identical: 2/2" in capsys.readouterr().out

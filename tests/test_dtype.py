@@ -59,6 +59,7 @@ def test_the_report_header_names_the_weights(tmp_path: Path) -> None:
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from harness.backends._hf_speed import onednn_available, packed  # noqa: E402
 from harness.backends.base import DecodingConfig  # noqa: E402
 from harness.backends.hf import HFBackend, load_hf_backend  # noqa: E402
 from harness.errors import CheckpointError  # noqa: E402
@@ -95,7 +96,9 @@ def test_the_body_is_bfloat16_and_the_head_float32(bf16: HFBackend) -> None:
     head = model.get_output_embeddings()
     embeddings = model.get_input_embeddings()
     assert head.weight.dtype == torch.float32
-    assert head.weight.data_ptr() != embeddings.weight.data_ptr()  # untied: a copy
+    # Untied: a copy of its own, which oneDNN packs where it can (the tied head it cannot).
+    assert head.weight is not embeddings.weight
+    assert packed(head) == onednn_available()
     others = [p.dtype for n, p in model.named_parameters() if p is not head.weight]
     assert others and set(others) == {torch.bfloat16}
     with torch.inference_mode():

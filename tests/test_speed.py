@@ -5,7 +5,9 @@
 * the output head computed on the positions a pass reads gives the same logits there, and
   leaves the head as it found it;
 * oneDNN's matmul in the linear layers agrees with ``F.linear`` to rounding, steps aside
-  when gradients are wanted, and ``linear="stock"`` or :func:`stock_kernels` undo it.
+  when gradients are wanted, and ``linear="stock"`` or :func:`stock_kernels` undo it;
+* weights packed once for oneDNN give the same layer to rounding, unpack to the very
+  same values, leave a tied weight alone and free the buffer the loader's views kept.
 
 The backend's decoding with both on is held to ``model.generate`` token for token in
 ``tests/test_decode_parity.py`` and ``tests/test_lookup.py``.
@@ -24,11 +26,15 @@ from harness.backends._hf_speed import (
     ATTENTION,
     OneDNNLinear,
     _sdpa_native_gqa,
+    dense_weight,
     head_rows,
     onednn_available,
+    pack_onednn_weights,
+    packed,
     read_positions,
     stock_attention,
     stock_kernels,
+    unpack_onednn_weights,
     use_native_gqa,
     use_onednn_linear,
 )
@@ -269,3 +275,102 @@ def test_only_plain_float32_linear_layers_are_switched() -> None:
     assert use_onednn_linear(model) == 1
     assert [type(m) for m in model] == [OneDNNLinear, Quantised, torch.nn.Linear]
     assert use_onednn_linear(torch.nn.Sequential(torch.nn.ReLU())) == 0
+
+
+class _TiedModel(torch.nn.Module):
+    """Two linear layers and a head tied to the embeddings, as SmolLM2 ties them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(50, 24)
+        self.up = torch.nn.Linear(24, 40)
+        self.down = torch.nn.Linear(40, 24, bias=False)
+        self.head = torch.nn.Linear(24, 50, bias=False)
+        self.head.weight = self.embed.weight
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.head(self.down(torch.relu(self.up(self.embed(ids)))))
+
+
+@needs_onednn
+def test_packed_weights_give_the_same_layers_and_unpack_exactly() -> None:
+    torch.manual_seed(0)
+    model = _TiedModel()
+    plain = {n: p.detach().clone() for n, p in model.named_parameters()}
+    ids = torch.randint(0, 50, (3, 7))
+    with torch.inference_mode():
+        stock = model(ids)
+    assert use_onednn_linear(model) == 3
+    assert [packed(m) for m in (model.up, model.down, model.head)] == [True, True, False]
+    assert model.head.weight is model.embed.weight  # the tie holds
+    with torch.inference_mode():
+        torch.testing.assert_close(model(ids), stock, rtol=1e-5, atol=1e-5)
+        strided = torch.randn(7, 3, 24).transpose(0, 1)  # a non-contiguous input
+        torch.testing.assert_close(
+            model.up(strided),
+            torch.nn.functional.linear(strided, plain["up.weight"], plain["up.bias"]),
+            rtol=1e-5,
+            atol=1e-5,
+        )
+    assert torch.equal(dense_weight(model.up), plain["up.weight"])
+    assert pack_onednn_weights(model) == 0  # packed already: nothing more
+
+    with stock_kernels(model):
+        assert not any(packed(m) for m in model.modules())
+        assert type(model.up) is torch.nn.Linear
+        assert model.up.weight.requires_grad  # as loaded
+        assert torch.equal(model.up.weight, plain["up.weight"])
+        with torch.inference_mode():
+            assert torch.equal(model(ids), stock)  # exactly F.linear again
+    assert packed(model.up) and packed(model.down)  # packed again after the block
+
+    assert unpack_onednn_weights(model) == 2
+    assert type(model.up) is OneDNNLinear and not packed(model.up)
+    for name, param in model.named_parameters():
+        assert torch.equal(param, plain[name]), name
+
+
+@needs_onednn
+def test_a_packed_layer_still_trains_through_its_input() -> None:
+    torch.manual_seed(1)
+    layer = torch.nn.Linear(12, 5)
+    reference = torch.nn.Linear(12, 5)
+    reference.load_state_dict(layer.state_dict())
+    use_onednn_linear(layer)
+    assert packed(layer) and not layer.weight.requires_grad
+    x = torch.randn(4, 12, requires_grad=True)
+    layer(x).square().sum().backward()  # the plain path, on an unpacked copy
+    x_ref = x.detach().clone().requires_grad_()
+    reference(x_ref).square().sum().backward()
+    assert x.grad is not None and x_ref.grad is not None
+    torch.testing.assert_close(x.grad, x_ref.grad)
+
+
+@needs_onednn
+def test_packing_frees_the_buffer_the_loaders_views_keep() -> None:
+    """transformers leaves the weights as views of the checkpoint's buffer: once the
+    packed copies replace the linear weights, the rest must not keep it whole."""
+    model = _TiedModel()
+    params = list({id(p): p for p in model.parameters()}.values())
+    buffer = torch.zeros(sum(p.numel() for p in params))
+    offset = 0
+    with torch.no_grad():
+        for param in params:
+            part = buffer[offset : offset + param.numel()].view_as(param)
+            part.copy_(param)
+            param.data = part
+            offset += param.numel()
+    ref = buffer.untyped_storage()._weak_ref()
+    del buffer, part, param, params  # the model alone holds the views now
+    assert not torch.UntypedStorage._expired(ref)  # the views keep it
+    assert use_onednn_linear(model) == 3
+    assert torch.UntypedStorage._expired(ref)
+
+
+@needs_onednn
+def test_the_fingerprint_records_packed_weights(model_dir: Path) -> None:
+    backend = load_hf_backend(str(model_dir), threads=1)
+    assert backend.packed_layers > 0 and backend.describe()["packed_layers"] > 0
+    packed_key = backend.fingerprint()
+    backend.packed_layers, backend._fingerprint = 0, None
+    assert backend.fingerprint() != packed_key  # other rounding, another cache key

@@ -39,6 +39,7 @@ from harness.backends._hf_lookup import LookupDrafter, PromptIndex, word_classes
 from harness.backends._hf_speed import (
     LINEAR_KERNELS,
     head_rows,
+    packed,
     read_positions,
     stock_linear,
     use_native_gqa,
@@ -248,6 +249,8 @@ class HFBackend(Backend):
         self.linear = "onednn" if switched else "stock"
         """The float32 linear layers' matmul: ``onednn`` (faster on the CPU, other rounding)
         or ``stock`` (``F.linear``, as transformers runs it)."""
+        self.packed_layers = sum(1 for m in model.modules() if packed(m))
+        """Linear layers whose weights oneDNN packed once at load (the tied head is not)."""
         self._prefixes: OrderedDict[tuple[int, ...], Any] = OrderedDict()
         self._fingerprint: str | None = None
         self.jump_forward = True
@@ -675,7 +678,8 @@ class HFBackend(Backend):
             if self.dtype != "float32":  # other weights, other answers (float32 keys stay)
                 digest.update(b"dtype\0" + self.dtype.encode() + b"\0")
             if self.linear != "stock":  # other rounding: a near tie may answer otherwise
-                digest.update(b"linear\0" + self.linear.encode() + b"\0")
+                kernel = self.linear + ("-packed" if self.packed_layers else "")
+                digest.update(b"linear\0" + kernel.encode() + b"\0")
             for path in self.checkpoint.hashed_files:
                 digest.update(path.name.encode())
                 digest.update(b"\0")
@@ -708,6 +712,7 @@ class HFBackend(Backend):
             "device": str(self.device),
             "threads": self.threads,
             "linear": self.linear,
+            "packed_layers": self.packed_layers,
             "prefix_cache": self.prefix_cache,
             "chat_template": "override" if self.chat_template is not None else "own",
         }
