@@ -11,6 +11,11 @@ the recipe's (every output cut after its JSON object). Then the latency of singl
 ``route()`` calls (free decoding, and constrained when the installed harness has it) and
 the peak memory (``ru_maxrss`` of the whole process).
 
+This machine's speed drifts by a fifth or more within minutes, so the paths take turns:
+the cases are cut into ``--interleave`` parts (4), and every path runs on a part before
+the next part starts; the ``route()`` kinds take turns on every call. A batched path
+drains its batch at the end of each part, which costs it a little throughput.
+
     python bench/inference.py --checkpoint routers/customer_support \\
         --golden golden/customer_support --paths seed,backend,cb --json bench.json
 """
@@ -24,7 +29,7 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -104,25 +109,47 @@ def route_latencies(
     backend: HFBackend,
     cases: list[tuple[Catalog, GoldenCase]],
     calls: int,
-    config: DecodingConfig,
-    extra: dict[str, Any],
-    name: str,
-) -> tuple[list[float], list[str]]:
-    """Seconds per single route() call, over ``calls`` cases spread over the selection,
-    and the raw outputs."""
-    latencies, raws = [], []
-    progress = Progress(name, calls)
+    kinds: Sequence[tuple[str, DecodingConfig, dict[str, Any]]],
+) -> dict[str, tuple[list[float], list[str], int]]:
+    """Per kind: seconds per single route() call over ``calls`` cases spread over the
+    selection, the raw outputs, and the forward passes they took. Each case runs every
+    kind in turn before the next case, so the machine's drift falls on all kinds alike."""
+    out: dict[str, tuple[list[float], list[str], int]] = {k: ([], [], 0) for k, _, _ in kinds}
+    progress = Progress("route", calls * len(kinds))
     for i in range(calls):
         catalog, case = cases[(i * max(1, len(cases) // calls)) % len(cases)]
         tools: dict[str, Callable[..., Any]] = {n: (lambda **kw: kw) for n in catalog.tool_names}
-        t0 = time.perf_counter()
-        result = route(
-            case.text, catalog, backend, tools, answer_directly=lambda r: r, config=config, **extra
-        )
-        latencies.append(time.perf_counter() - t0)
-        raws.append(result.raw)
-        progress(1)
-    return latencies, raws
+        for kind, config, extra in kinds:
+            latencies, raws, passes = out[kind]
+            before = backend.forward_passes
+            t0 = time.perf_counter()
+            result = route(
+                case.text,
+                catalog,
+                backend,
+                tools,
+                answer_directly=lambda r: r,
+                config=config,
+                **extra,
+            )
+            latencies.append(time.perf_counter() - t0)
+            raws.append(result.raw)
+            out[kind] = (latencies, raws, passes + backend.forward_passes - before)
+            progress(1)
+    return out
+
+
+def parts(items: Sequence[Any], count: int) -> list[list[Any]]:
+    """``items`` cut into ``count`` contiguous parts of near-equal size (fewer when there
+    are fewer items), in order."""
+    count = max(1, min(count, len(items)))
+    size, extra = divmod(len(items), count)
+    cuts, start = [], 0
+    for k in range(count):
+        end = start + size + (1 if k < extra else 0)
+        cuts.append(list(items[start:end]))
+        start = end
+    return cuts
 
 
 def golden_requests(cases: list[tuple[Catalog, GoldenCase]]) -> list[GenerationRequest]:
@@ -275,6 +302,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="",
         help="SFT .jsonl file(s), comma-separated, whose answers lookup decoding drafts from",
     )
+    parser.add_argument(
+        "--interleave",
+        type=int,
+        default=4,
+        help="cut the cases into N parts and run every path on one part before the next "
+        "part, so that the machine's drift falls on all paths alike (default 4; 1 runs "
+        "each path over all cases, one path after another)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     return parser
 
@@ -323,32 +358,44 @@ def main(argv: list[str] | None = None) -> int:
     print(_probe_line("machine at the start", probe_start))
     texts: dict[str, list[str]] = {}
     report: dict[str, dict[str, Any]] = {}
+    seconds: dict[str, float] = dict.fromkeys(names, 0.0)
+    peaks: dict[str, float] = {}  # the process's peak after the path's last part
+    progress = {name: Progress(name, len(requests)) for name in names}
+    for part in parts(requests, args.interleave):
+        for name in names:
+            if name in report:  # failed on an earlier part
+                continue
+            runner, stop, description = PATHS[name]
+            timed = backend
+            if name == "seed" and backend.dtype != "float32":  # the recipe's loop, as it ran
+                timed = load_hf_backend(args.checkpoint, threads=args.threads)
+            t0 = time.perf_counter()
+            try:
+                with torch.inference_mode():
+                    out = runner(timed, part, config, progress[name])
+            except Exception as exc:  # a library path that does not run here is a finding
+                print(f"\n  {name}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                report[name] = {
+                    "description": description,
+                    "stop": stop,
+                    "error": f"{type(exc).__name__}: {exc}",
+                }
+                texts.pop(name, None)
+                continue
+            seconds[name] += time.perf_counter() - t0
+            del timed
+            peaks[name] = peak_mib()
+            texts.setdefault(name, []).extend(cut_after_json(t).strip() for t in out)
     for name in names:
-        runner, stop, description = PATHS[name]
-        timed = backend
-        if name == "seed" and backend.dtype != "float32":  # the recipe's loop, as it ran
-            timed = load_hf_backend(args.checkpoint, threads=args.threads)
-        t0 = time.perf_counter()
-        try:
-            with torch.inference_mode():
-                out = runner(timed, requests, config, Progress(name, len(requests)))
-        except Exception as exc:  # a library path that does not run here is a finding
-            print(f"\n  {name}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-            report[name] = {
-                "description": description,
-                "stop": stop,
-                "error": f"{type(exc).__name__}: {exc}",
-            }
+        if name in report:
             continue
-        seconds = time.perf_counter() - t0
-        del timed
-        texts[name] = [cut_after_json(t).strip() for t in out]
+        runner, stop, description = PATHS[name]
         report[name] = {
             "description": description,
             "stop": stop,
-            "seconds": seconds,
-            "cases_per_second": len(requests) / seconds,
-            "peak_rss_mib_after": peak_mib(),
+            "seconds": seconds[name],
+            "cases_per_second": len(requests) / seconds[name],
+            "peak_rss_mib_after": peaks[name],
         }
     for name, outs in texts.items():
         for ref in ("backend", "seed"):
@@ -380,15 +427,11 @@ def main(argv: list[str] | None = None) -> int:
                 single = DecodingConfig(args.max_new_tokens, 1, lookup=args.route_lookup)
                 kinds.append(("constrained+single-draft", single, {"decoding": "constrained"}))
         outputs: dict[str, list[str]] = {}
-        for kind, route_config, extra in kinds:
-            passes = backend.forward_passes
-            lat, raws = route_latencies(
-                backend, cases, args.route_calls, route_config, extra, f"route {kind}"
-            )
+        timed_calls = route_latencies(backend, cases, args.route_calls, kinds)
+        for kind, _, _ in kinds:
+            lat, raws, passes = timed_calls[kind]
             summary: dict[str, Any] = _latency_summary(lat)
-            summary["forward_passes_per_call"] = (
-                backend.forward_passes - passes
-            ) / args.route_calls
+            summary["forward_passes_per_call"] = passes / args.route_calls
             outputs[kind] = raws
             plain = kind.split("+")[0]
             if plain != kind and plain in outputs:  # lookup decoding must change no answer

@@ -48,7 +48,7 @@ def test_every_cpu_path_agrees_with_the_backend(tmp_path: Path) -> None:
     argv = [
         *small_run(model, 3), "--max-new-tokens", "12",
         "--paths", "seed,backend,backend-eos,generate,static,cb,offloaded",
-        "--prefix-ablation", "--route-calls", "2", "--json", str(out),
+        "--prefix-ablation", "--route-calls", "2", "--interleave", "2", "--json", str(out),
     ]  # fmt: skip
     assert bench_main(argv) == 0
     report = json.loads(out.read_text())
@@ -68,6 +68,14 @@ def test_every_cpu_path_agrees_with_the_backend(tmp_path: Path) -> None:
     for probe in (start, end):
         assert set(probe) == {"pass_1_tokens_ms", "pass_16_tokens_ms"}
         assert all(v > 0 for v in probe.values())
+
+
+def test_the_cases_are_cut_into_parts_in_order() -> None:
+    from bench.inference import parts
+
+    assert parts(list(range(10)), 4) == [[0, 1, 2], [3, 4, 5], [6, 7], [8, 9]]
+    assert parts([1, 2], 4) == [[1], [2]]  # never an empty part
+    assert parts([1, 2, 3], 1) == parts([1, 2, 3], 0) == [[1, 2, 3]]
 
 
 def test_unknown_paths_are_refused(capsys: pytest.CaptureFixture[str]) -> None:

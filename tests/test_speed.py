@@ -331,6 +331,19 @@ def test_packed_weights_give_the_same_layers_and_unpack_exactly() -> None:
 
 
 @needs_onednn
+def test_an_empty_or_shared_weight_stays_plain() -> None:
+    empty = torch.nn.Linear(4, 0)
+    twin = torch.nn.Linear(6, 6)
+    other = torch.nn.Linear(6, 6)
+    other.weight = torch.nn.Parameter(twin.weight.data)  # another Parameter, the same data
+    model = torch.nn.Sequential(empty, twin, other)
+    assert use_onednn_linear(model) == 3
+    assert not any(packed(m) for m in model)
+    with torch.inference_mode():
+        assert empty(torch.randn(2, 4)).shape == (2, 0)
+
+
+@needs_onednn
 def test_a_packed_layer_still_trains_through_its_input() -> None:
     torch.manual_seed(1)
     layer = torch.nn.Linear(12, 5)

@@ -30,8 +30,8 @@ And one that changes rounding, not answers:
   every layer that owns its weight (not the head tied to the embeddings): a 20-token pass
   over the body's layers took about a fifth less time. It rounds a little differently
   again, so the fingerprint records it. The packed copy replaces the plain one, so memory
-  does not grow, once every other parameter owns its storage (the loader leaves them as
-  views of one buffer, which a single live view keeps whole).
+  does not grow, once every other parameter owns its storage (transformers' loader leaves
+  them as views of the checkpoint's memory map, which one live view keeps mapped).
 """
 
 from __future__ import annotations
@@ -221,17 +221,19 @@ def pack_onednn_weights(model: Any) -> int:
     user needs it so. The packed weight no longer takes gradients: this is for inference.
 
     Then every other parameter gets storage of its own. transformers' loader leaves the
-    weights as views of the checkpoint's buffer, which stays whole while one view lives,
-    so without the copies the plain weights' memory would stay taken beside the packed."""
+    weights as views of the checkpoint's memory map, which stays mapped while one view
+    lives, so without the copies the plain weights' memory would stay taken beside the
+    packed."""
     if not onednn_available():
         return 0
     named = list(model.named_parameters(remove_duplicate=False))
-    uses: dict[int, int] = {}  # a Parameter under two names (tied), or data at one address
+    names: dict[int, int] = {}  # a Parameter under two names: tied
+    addresses: dict[int, int] = {}  # two Parameters over the same data: tied by hand
     for _, param in named:
-        uses[id(param)] = uses.get(id(param), 0) + 1
+        names[id(param)] = names.get(id(param), 0) + 1
     for param in {id(p): p for _, p in named}.values():
         if not param.is_mkldnn:
-            uses[param.data_ptr()] = uses.get(param.data_ptr(), 0) + 1
+            addresses[param.data_ptr()] = addresses.get(param.data_ptr(), 0) + 1
     count = 0
     for layer in model.modules():
         if type(layer) is not OneDNNLinear or packed(layer):
@@ -241,8 +243,9 @@ def pack_onednn_weights(model: Any) -> int:
             weight.dtype != torch.float32
             or weight.device.type != "cpu"
             or weight.dim() != 2
-            or uses[id(weight)] > 1
-            or uses[weight.data_ptr()] > 1
+            or weight.numel() == 0
+            or names[id(weight)] > 1
+            or addresses[weight.data_ptr()] > 1
         ):
             continue
         layer._dense_requires_grad = weight.requires_grad  # type: ignore[assignment]
