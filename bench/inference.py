@@ -11,6 +11,11 @@ the recipe's (every output cut after its JSON object). Then the latency of singl
 ``route()`` calls (free decoding, and constrained when the installed harness has it) and
 the peak memory (``ru_maxrss`` of the whole process).
 
+The recipe's loop (``seed``) runs in a process of its own, on a model loaded as the recipe
+loads it (stock transformers, plain float32 weights), as a user's script would: the
+backend's packed weights and the recipe's plain ones never share a process, and each
+process's peak memory is its own.
+
 This machine's speed drifts by a fifth or more within minutes, so the paths take turns:
 the cases are cut into ``--interleave`` parts (4), and every path runs on a part before
 the next part starts; the ``route()`` kinds take turns on every call. A batched path
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import resource
 import statistics
@@ -37,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 
-from bench._paths import PATHS
+from bench._paths import PATHS, seed_loop
 from harness.backends._hf_lookup import read_lookup_corpus
 from harness.backends._hf_speed import LINEAR_KERNELS
 from harness.backends.base import DTYPES, DecodingConfig, GenerationRequest
@@ -62,13 +68,88 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _high_water_mib() -> float:
+    """This process's peak resident memory since its program started (``VmHWM``; a spawned
+    child's ``ru_maxrss`` starts at its parent's)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return peak_mib()  # pragma: no cover - not Linux
+
+
+def _seed_child(conn: Any, checkpoint: str, threads: int | None) -> None:
+    """The recipe's loop, serving parts of the cases until told to stop (``None``)."""
+    try:
+        backend = load_hf_backend(checkpoint, threads=threads, linear="stock")
+    except Exception as exc:
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        return
+    conn.send(("ready", None))
+    while True:
+        message = conn.recv()
+        if message is None:
+            conn.send(("peak", _high_water_mib()))
+            return
+        requests, config = message
+        try:
+            with torch.inference_mode():
+                texts = seed_loop(backend, requests, config, lambda n: None)
+        except Exception as exc:
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+            continue
+        conn.send(("ok", texts))
+
+
+class SeedProcess:
+    """The recipe's loop in a spawned process of its own (see the module's docstring)."""
+
+    def __init__(self, checkpoint: str, threads: int | None) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.conn, child = context.Pipe()
+        self.process = context.Process(
+            target=_seed_child, args=(child, checkpoint, threads), daemon=True
+        )
+        self.process.start()
+        self._answer("ready")
+
+    def _answer(self, expected: str) -> Any:
+        status, payload = self.conn.recv()
+        if status != expected:
+            raise RuntimeError(payload)
+        return payload
+
+    def run(self, requests: Sequence[GenerationRequest], config: DecodingConfig) -> list[str]:
+        self.conn.send((list(requests), config))
+        return list(self._answer("ok"))
+
+    def close(self) -> float:
+        """Stop the process; returns its peak memory (MiB)."""
+        self.conn.send(None)
+        peak = float(self._answer("peak"))
+        self.process.join(timeout=60)
+        return peak
+
+
 class Progress:
-    """``name: done/total`` on stderr, rewritten in place."""
+    """``name: done/total (seconds)`` on stderr, rewritten in place. The seconds are the
+    task's own: between :meth:`pause` and :meth:`resume` (other paths' turns) they stop."""
 
     def __init__(self, name: str, total: int) -> None:
         self.name, self.total, self.done = name, total, 0
         self.started = time.perf_counter()
+        self.paused: float | None = None
         self(0)
+
+    def pause(self) -> None:
+        self.paused = time.perf_counter()
+
+    def resume(self) -> None:
+        if self.paused is not None:
+            self.started += time.perf_counter() - self.paused
+            self.paused = None
 
     def __call__(self, n: int) -> None:
         self.done += n
@@ -191,7 +272,12 @@ def _latency_summary(latencies: list[float]) -> dict[str, float | int]:
     }
 
 
-def print_summary(report: dict[str, dict[str, Any]], latency: dict[str, Any], n: int) -> None:
+def print_summary(
+    report: dict[str, dict[str, Any]],
+    latency: dict[str, Any],
+    n: int,
+    seed_peak: float | None = None,
+) -> None:
     """The table of paths, the route() latencies and the peak memory."""
     print()
     head = ("path", "stop", "seconds", "cases/s", "vs seed", "=backend", "=seed")
@@ -222,6 +308,8 @@ def print_summary(report: dict[str, dict[str, Any]], latency: dict[str, Any], n:
         else:
             print(f"route() {kind:12} {summary}")
     print(f"peak memory (ru_maxrss, whole process) {peak_mib():.0f} MiB")
+    if seed_peak is not None:
+        print(f"peak memory of the recipe's loop, in its own process: {seed_peak:.0f} MiB")
 
 
 def _probe_line(label: str, probe: dict[str, float]) -> str:
@@ -356,23 +444,36 @@ def main(argv: list[str] | None = None) -> int:
 
     probe_start = machine_probe(backend)
     print(_probe_line("machine at the start", probe_start))
+    seed: SeedProcess | None = None
+    seed_peak: float | None = None
+    if "seed" in names:  # the recipe's loop, as it runs: float32, stock, a process alone
+        try:
+            seed = SeedProcess(args.checkpoint, args.threads)
+        except (RuntimeError, EOFError, OSError) as exc:
+            print(f"  seed: its process did not start: {exc}", file=sys.stderr)
     texts: dict[str, list[str]] = {}
     report: dict[str, dict[str, Any]] = {}
     seconds: dict[str, float] = dict.fromkeys(names, 0.0)
     peaks: dict[str, float] = {}  # the process's peak after the path's last part
     progress = {name: Progress(name, len(requests)) for name in names}
+    for bar in progress.values():
+        bar.pause()
     for part in parts(requests, args.interleave):
         for name in names:
             if name in report:  # failed on an earlier part
                 continue
             runner, stop, description = PATHS[name]
-            timed = backend
-            if name == "seed" and backend.dtype != "float32":  # the recipe's loop, as it ran
-                timed = load_hf_backend(args.checkpoint, threads=args.threads)
+            progress[name].resume()
             t0 = time.perf_counter()
             try:
-                with torch.inference_mode():
-                    out = runner(timed, part, config, progress[name])
+                if name == "seed":
+                    if seed is None:
+                        raise RuntimeError("its process did not start")
+                    out = seed.run(part, config)
+                    progress[name](len(part))
+                else:
+                    with torch.inference_mode():
+                        out = runner(backend, part, config, progress[name])
             except Exception as exc:  # a library path that does not run here is a finding
                 print(f"\n  {name}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
                 report[name] = {
@@ -383,9 +484,11 @@ def main(argv: list[str] | None = None) -> int:
                 texts.pop(name, None)
                 continue
             seconds[name] += time.perf_counter() - t0
-            del timed
+            progress[name].pause()
             peaks[name] = peak_mib()
             texts.setdefault(name, []).extend(cut_after_json(t).strip() for t in out)
+    if seed is not None:
+        seed_peak = seed.close()
     for name in names:
         if name in report:
             continue
@@ -441,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
             latency[kind] = summary
 
     probe_end = machine_probe(backend)
-    print_summary(report, latency, len(requests))
+    print_summary(report, latency, len(requests), seed_peak)
     print(_probe_line("machine at the start", probe_start))
     print(_probe_line("machine at the end", probe_end))
     n = len(requests)
@@ -471,6 +574,7 @@ def main(argv: list[str] | None = None) -> int:
                 "accepted": backend.accepted,
             },
             "peak_rss_mib": peak_mib(),
+            "seed_process_peak_rss_mib": seed_peak,
         }
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
     return 0

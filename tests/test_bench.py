@@ -64,6 +64,7 @@ def test_every_cpu_path_agrees_with_the_backend(tmp_path: Path) -> None:
         assert "CUDA" in paths["offloaded"]["error"]
     assert report["route_latency"]["free"]["calls"] == 2
     assert report["peak_rss_mib"] > 0
+    assert report["seed_process_peak_rss_mib"] > 0  # the recipe's loop ran in its own process
     start, end = report["machine_probe_start_end"]  # the machine's speed, to compare runs
     for probe in (start, end):
         assert set(probe) == {"pass_1_tokens_ms", "pass_16_tokens_ms"}
