@@ -125,11 +125,16 @@ class SeedProcess:
         self.conn.send((list(requests), config))
         return list(self._answer("ok"))
 
-    def close(self) -> float:
-        """Stop the process; returns its peak memory (MiB)."""
-        self.conn.send(None)
-        peak = float(self._answer("peak"))
+    def close(self) -> float | None:
+        """Stop the process; returns its peak memory (MiB), or None if it died."""
+        try:
+            self.conn.send(None)
+            peak: float | None = float(self._answer("peak"))
+        except (OSError, EOFError, RuntimeError):  # it died: its part was reported failed
+            peak = None
         self.process.join(timeout=60)
+        if self.process.is_alive():  # pragma: no cover - a hung child
+            self.process.kill()
         return peak
 
 

@@ -16,6 +16,7 @@ pytest.importorskip("transformers")
 import torch
 
 from bench.inference import main as bench_main
+from harness.backends.base import DecodingConfig
 from tests.tinymodel import build_scripted_model, build_tokenizer, offline_cache
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +87,6 @@ def test_unknown_paths_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_constrained_route_calls_use_the_route_decoding_switch() -> None:
     import bench.inference as bench_inference
-    from harness.backends.base import DecodingConfig
 
     found = bench_inference.constrained_config(64)
     assert found == (DecodingConfig(64, 1), {"decoding": "constrained"})
@@ -173,3 +173,18 @@ def test_the_kernel_bench_times_both_kernels_and_compares_their_answers(
     assert report["suite"]["constrained"]["identical_answers"] == 3
     assert all(report["memory"][f"{k}_peak_mib"] > 0 for k in kernels)
     assert "route() answers identical: 2/2" in capsys.readouterr().out
+
+
+def test_the_recipes_process_reports_its_failures(tmp_path: Path) -> None:
+    """The recipe's loop runs in a spawned process: a checkpoint it cannot load is an
+    error naming it, and a process that died mid-run fails its path instead of the run."""
+    from bench.inference import SeedProcess
+
+    with pytest.raises(RuntimeError, match="nowhere"):
+        SeedProcess(str(tmp_path / "nowhere"), 1)
+    seed = SeedProcess(str(scripted(tmp_path)), 1)
+    seed.process.kill()
+    seed.process.join()
+    with pytest.raises((EOFError, OSError)):
+        seed.run([], DecodingConfig(max_new_tokens=4))
+    assert seed.close() is None
