@@ -68,7 +68,7 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _high_water_mib() -> float:
+def high_water_mib() -> float:
     """This process's peak resident memory since its program started (``VmHWM``; a spawned
     child's ``ru_maxrss`` starts at its parent's)."""
     try:
@@ -91,7 +91,7 @@ def _seed_child(conn: Any, checkpoint: str, threads: int | None) -> None:
     while True:
         message = conn.recv()
         if message is None:
-            conn.send(("peak", _high_water_mib()))
+            conn.send(("peak", high_water_mib()))
             return
         requests, config = message
         try:

@@ -43,7 +43,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch
 import torch.nn.functional as F
 
-from bench.inference import Progress, golden_requests, peak_mib, percentile, select_cases
+from bench.inference import (
+    Progress,
+    golden_requests,
+    high_water_mib,
+    percentile,
+    select_cases,
+)
 from harness.backends._hf_lookup import read_lookup_corpus
 from harness.backends._hf_speed import (
     LINEAR_KERNELS,
@@ -197,16 +203,7 @@ def _memory_child(
     with torch.inference_mode():
         for mode in ("free", "constrained"):
             backend.generate(requests, DecodingConfig(batch_size=batch_size, lookup=4, mode=mode))
-    queue.put(_high_water_mib())
-
-
-def _high_water_mib() -> float:
-    """This process's peak resident memory since it started its program (``VmHWM``; a
-    spawned child's ``ru_maxrss`` starts at its parent's)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return peak_mib()  # pragma: no cover - not Linux
+    queue.put(high_water_mib())
 
 
 def memory_ab(
