@@ -51,7 +51,7 @@ from harness.backends.hf import HFBackend, cut_after_json, load_hf_backend
 from harness.catalog import Catalog
 from harness.golden import GoldenCase, load_golden
 from harness.grammar import output_schema
-from harness.route import ROUTE_LOOKUP, ROUTE_LOOKUP_TREE, route
+from harness.route import ROUTE_LOOKUP, ROUTE_LOOKUP_TREE, ROUTE_LOOKUP_TREE_FIRST, route
 
 DEFAULT_PATHS = "seed,backend,generate,static,cb"
 
@@ -391,6 +391,13 @@ def build_parser() -> argparse.ArgumentParser:
         "route()'s own); with a tree, constrained calls with a single draft are timed too",
     )
     parser.add_argument(
+        "--route-lookup-tree-first",
+        type=int,
+        default=ROUTE_LOOKUP_TREE_FIRST,
+        help="draft tree size on the first pass of a route() call, the one that reads the "
+        f"request (default {ROUTE_LOOKUP_TREE_FIRST}, route()'s own; 0: --route-lookup-tree)",
+    )
+    parser.add_argument(
         "--lookup-corpus",
         default="",
         help="SFT .jsonl file(s), comma-separated, whose answers lookup decoding drafts from",
@@ -528,12 +535,22 @@ def main(argv: list[str] | None = None) -> int:
             tree = args.route_lookup_tree
             for mode in ("free", "constrained"):
                 drafted = DecodingConfig(
-                    args.max_new_tokens, 1, lookup=args.route_lookup, lookup_tree=tree
+                    args.max_new_tokens,
+                    1,
+                    lookup=args.route_lookup,
+                    lookup_tree=tree,
+                    lookup_tree_first=args.route_lookup_tree_first,
                 )
                 kinds.append((f"{mode}+lookup", drafted, {"decoding": mode}))
             if tree > 0:  # what the tree adds over a single draft
                 single = DecodingConfig(args.max_new_tokens, 1, lookup=args.route_lookup)
                 kinds.append(("constrained+single-draft", single, {"decoding": "constrained"}))
+            first = args.route_lookup_tree_first
+            if tree > 0 and first not in (0, tree):  # what the smaller first tree saves
+                same = DecodingConfig(
+                    args.max_new_tokens, 1, lookup=args.route_lookup, lookup_tree=tree
+                )
+                kinds.append((f"constrained+first-tree-{tree}", same, {"decoding": "constrained"}))
         outputs: dict[str, list[str]] = {}
         timed_calls = route_latencies(backend, cases, args.route_calls, kinds)
         for kind, _, _ in kinds:
@@ -575,6 +592,7 @@ def main(argv: list[str] | None = None) -> int:
                 "tree": args.lookup_tree,
                 "route_draft_tokens": args.route_lookup,
                 "route_tree": args.route_lookup_tree,
+                "route_tree_first": args.route_lookup_tree_first,
                 "drafted": backend.drafted,
                 "accepted": backend.accepted,
             },

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness import golden
+from harness.backends.base import DecodingConfig
 from harness.errors import RoutecheckError
 from harness.metrics import LOWER_IS_BETTER, SUMMARY, Rate
 from harness.results import CaseRecord, RunResults
@@ -233,9 +234,11 @@ def compare_runs(current: RunResults, baseline: RunResults) -> Comparison:
         warnings.append(
             f"parse mode differs: {baseline.parse_mode} (baseline) -> {current.parse_mode}"
         )
-    # Results written before constrained decoding existed decoded freely.
-    base_decoding = {"mode": "free", **baseline.decoding}
-    cur_decoding = {"mode": "free", **current.decoding}
+    # A setting a results file lacks was written before the setting existed: its default
+    # is what that run did (free decoding before constrained existed, no lookup drafts).
+    defaults = DecodingConfig().as_dict()
+    base_decoding = {**defaults, **baseline.decoding}
+    cur_decoding = {**defaults, **current.decoding}
     if cur_decoding["mode"] != base_decoding["mode"]:
         warnings.append(
             f"decoding differs: {base_decoding['mode']} (baseline) -> {cur_decoding['mode']}; "

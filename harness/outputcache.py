@@ -65,7 +65,7 @@ def cache_key(
     output_schema: dict[str, Any] | None = None,
 ) -> str:
     # batch size and lookup drafts change how fast outputs come, not what they are
-    fast = ("batch_size", "lookup", "lookup_tree")
+    fast = ("batch_size", "lookup", "lookup_tree", "lookup_tree_first")
     settings = {k: v for k, v in config.as_dict().items() if k not in fast}
     if settings.get("mode") == "free":  # keys from before constrained decoding stay valid
         del settings["mode"]

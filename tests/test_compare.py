@@ -433,3 +433,14 @@ def test_warns_when_one_run_decoded_constrained(tmp_path: Path) -> None:
     warnings = compare_runs(constrained, legacy).warnings
     assert any("decoding differs: free (baseline) -> constrained" in w for w in warnings)
     assert not any("decoding settings differ" in w for w in warnings)
+
+
+def test_a_setting_added_since_the_baseline_was_written_is_its_default(tmp_path: Path) -> None:
+    baseline, current = two_runs(tmp_path, set(), set())
+    older = {k: v for k, v in baseline.decoding.items() if k != "lookup_tree_first"}
+    legacy = baseline.model_copy(update={"decoding": older})
+    assert "lookup_tree_first" in current.decoding
+    assert not any("decoding settings differ" in w for w in compare_runs(current, legacy).warnings)
+    drafted = current.model_copy(update={"decoding": {**current.decoding, "lookup_tree_first": 8}})
+    warnings = compare_runs(drafted, legacy).warnings
+    assert any("decoding settings differ" in w and "lookup_tree_first" in w for w in warnings)

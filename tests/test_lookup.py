@@ -149,6 +149,11 @@ def test_lookup_is_checked_and_kept_out_of_the_cache_key() -> None:
     assert tree.as_dict()["lookup_tree"] == 24
     with pytest.raises(ValueError, match="lookup_tree must be >= 0"):
         DecodingConfig(lookup_tree=-1)
+    first = DecodingConfig(lookup=12, lookup_tree=24, lookup_tree_first=5)
+    assert cache_key("fp", plain, messages) == cache_key("fp", first, messages)
+    assert first.as_dict()["lookup_tree_first"] == 5
+    with pytest.raises(ValueError, match="lookup_tree_first must be >= 0"):
+        DecodingConfig(lookup_tree_first=-1)
 
 
 # -- the backend: token for token against model.generate, free and constrained ---------------
@@ -201,6 +206,36 @@ def test_tree_drafts_match_model_generate_token_for_token(
         assert_parity(tiny, tiny_requests(), drafted)
     finally:
         tiny._lookup_corpus = []
+
+
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_the_first_pass_drafts_its_own_tree_size_and_no_answer_changes(
+    tiny: Any,  # noqa: F811
+    batch_size: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from harness.backends.hf import HFBackend
+
+    config = DecodingConfig(max_new_tokens=24, batch_size=batch_size)
+    answers = [reference_tokens(tiny, r, config) for r in tiny_requests()]
+    sizes: list[tuple[bool, int]] = []
+    propose = HFBackend._propose
+
+    def recorded(self: Any, drafter: Any, row: Any, cfg: Any, first: bool = False) -> None:
+        propose(self, drafter, row, cfg, first)
+        sizes.append((first, len(row.draft)))
+
+    monkeypatch.setattr(HFBackend, "_propose", recorded)
+    tiny._lookup_corpus = [list(a) for a in answers]
+    try:
+        drafted = dataclasses.replace(config, lookup=8, lookup_tree=12, lookup_tree_first=2)
+        assert_parity(tiny, tiny_requests(), drafted)  # with the prefix cache on and off
+    finally:
+        tiny._lookup_corpus = []
+    firsts = [n for first, n in sizes if first]
+    assert len(firsts) == 2 * len(tiny_requests())  # one first pass per request and run
+    assert max(firsts) == 2
+    assert max(n for first, n in sizes if not first) > 2  # later passes draft the full tree
 
 
 def test_tree_drafts_save_passes_where_single_drafts_guess_wrong(tiny: Any) -> None:  # noqa: F811
@@ -270,7 +305,7 @@ def test_constrained_lookup_writes_what_constrained_decoding_writes(
 
 
 def test_route_drafts_by_default_and_answers_as_without_drafts(tiny: Any) -> None:  # noqa: F811
-    from harness.route import ROUTE_LOOKUP, ROUTE_LOOKUP_TREE, route
+    from harness.route import ROUTE_LOOKUP, ROUTE_LOOKUP_TREE, ROUTE_LOOKUP_TREE_FIRST, route
     from tests.tinymodel import toy_catalog
 
     catalog = toy_catalog()
@@ -282,6 +317,7 @@ def test_route_drafts_by_default_and_answers_as_without_drafts(tiny: Any) -> Non
     assert default.raw == plain.raw
     assert ROUTE_LOOKUP > 0 and tiny.drafted > drafted_before  # the default drafted
     assert ROUTE_LOOKUP_TREE > 0
+    assert 0 < ROUTE_LOOKUP_TREE_FIRST <= ROUTE_LOOKUP_TREE
 
 
 # -- the run options ------------------------------------------------------------------------

@@ -130,6 +130,7 @@ def test_decoding_config() -> None:
         "mode": "free",
         "lookup": 0,
         "lookup_tree": 0,
+        "lookup_tree_first": 0,
     }
     with pytest.raises(ValueError, match="max_new_tokens must be >= 1"):
         DecodingConfig(max_new_tokens=0)

@@ -395,7 +395,7 @@ class HFBackend(Backend):
                 if drafter is not None:
                     for (_, s), row in zip(admitted, new_rows, strict=True):
                         row.context = list(s)  # the request: the system prompt is shared
-                        self._propose(drafter, row, config)
+                        self._propose(drafter, row, config, first=True)
                 suffixes = [
                     s + row.tokens + row.draft
                     for (_, s), row in zip(admitted, new_rows, strict=True)
@@ -466,10 +466,13 @@ class HFBackend(Backend):
             row.fed = len(row.tokens)
         return out.logits
 
-    def _propose(self, drafter: LookupDrafter, row: _Row, config: DecodingConfig) -> None:
+    def _propose(
+        self, drafter: LookupDrafter, row: _Row, config: DecodingConfig, first: bool = False
+    ) -> None:
+        """Set ``row``'s draft for its next pass; ``first``: the pass that reads its prompt."""
         room = config.max_new_tokens - len(row.tokens) - 1
         if config.lookup_tree:
-            budget = config.lookup_tree
+            budget = (first and config.lookup_tree_first) or config.lookup_tree
             if row.prompt is None:
                 row.prompt = PromptIndex(row.context, self._word_classes())
             matcher = row.matcher

@@ -60,11 +60,22 @@ class DecodingConfig:
         },
     )
 
+    lookup_tree_first: int = field(
+        default=0,
+        metadata={
+            "help": "Lookup decoding with trees: the tree's size on a request's first pass, "
+            "the one that reads its prompt (0: ``lookup_tree``). That pass is wide already, "
+            "so a draft token costs more there; not in the cache key."
+        },
+    )
+
     def __post_init__(self) -> None:
         if self.lookup < 0:
             raise ValueError(f"lookup must be >= 0, got {self.lookup}")
         if self.lookup_tree < 0:
             raise ValueError(f"lookup_tree must be >= 0, got {self.lookup_tree}")
+        if self.lookup_tree_first < 0:
+            raise ValueError(f"lookup_tree_first must be >= 0, got {self.lookup_tree_first}")
         if self.mode not in ("free", "constrained"):
             raise ValueError(f"mode must be free or constrained, got {self.mode!r}")
         if self.max_new_tokens < 1:
