@@ -28,6 +28,7 @@ drains its batch at the end of each part, which costs it a little throughput.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -324,6 +325,17 @@ def _probe_line(label: str, probe: dict[str, float]) -> str:
     )
 
 
+def count(text: str) -> int:
+    """An argparse type: a whole number, 0 or more (a draft size, a number of calls)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; give 0 or more")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=(__doc__ or "").splitlines()[0],
@@ -349,23 +361,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads; default all cores"
     )
-    parser.add_argument("--route-calls", type=int, default=20, help="single route() calls to time")
+    parser.add_argument(
+        "--route-calls", type=count, default=20, help="single route() calls to time"
+    )
     parser.add_argument(
         "--lookup",
-        type=int,
+        type=count,
         default=4,
         help="draft tokens a step for the backend-lookup paths (default 4)",
     )
     parser.add_argument(
         "--route-lookup",
-        type=int,
+        type=count,
         default=ROUTE_LOOKUP,
         help=f"draft tokens for route() with lookup decoding (default {ROUTE_LOOKUP}, "
         "route()'s own); 0 skips those calls",
     )
     parser.add_argument(
         "--lookup-tree",
-        type=int,
+        type=count,
         default=0,
         help="draft tree size for the backend-lookup paths (default 0: a single draft)",
     )
@@ -385,14 +399,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--route-lookup-tree",
-        type=int,
+        type=count,
         default=ROUTE_LOOKUP_TREE,
         help=f"draft tree size for route() with lookup decoding (default {ROUTE_LOOKUP_TREE}, "
         "route()'s own); with a tree, constrained calls with a single draft are timed too",
     )
     parser.add_argument(
         "--route-lookup-tree-first",
-        type=int,
+        type=count,
         default=ROUTE_LOOKUP_TREE_FIRST,
         help="draft tree size on the first pass of a route() call, the one that reads the "
         f"request (default {ROUTE_LOOKUP_TREE_FIRST}, route()'s own; 0: --route-lookup-tree)",
@@ -533,23 +547,21 @@ def main(argv: list[str] | None = None) -> int:
             kinds.append(("constrained", *constrained))
         if args.route_lookup > 0:  # route()'s own default: lookup decoding on
             tree = args.route_lookup_tree
+            drafted = DecodingConfig(
+                args.max_new_tokens,
+                1,
+                lookup=args.route_lookup,
+                lookup_tree=tree,
+                lookup_tree_first=args.route_lookup_tree_first,
+            )
             for mode in ("free", "constrained"):
-                drafted = DecodingConfig(
-                    args.max_new_tokens,
-                    1,
-                    lookup=args.route_lookup,
-                    lookup_tree=tree,
-                    lookup_tree_first=args.route_lookup_tree_first,
-                )
                 kinds.append((f"{mode}+lookup", drafted, {"decoding": mode}))
             if tree > 0:  # what the tree adds over a single draft
                 single = DecodingConfig(args.max_new_tokens, 1, lookup=args.route_lookup)
                 kinds.append(("constrained+single-draft", single, {"decoding": "constrained"}))
             first = args.route_lookup_tree_first
             if tree > 0 and first not in (0, tree):  # what the smaller first tree saves
-                same = DecodingConfig(
-                    args.max_new_tokens, 1, lookup=args.route_lookup, lookup_tree=tree
-                )
+                same = dataclasses.replace(drafted, lookup_tree_first=0)
                 kinds.append((f"constrained+first-tree-{tree}", same, {"decoding": "constrained"}))
         outputs: dict[str, list[str]] = {}
         timed_calls = route_latencies(backend, cases, args.route_calls, kinds)

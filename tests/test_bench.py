@@ -64,6 +64,9 @@ def test_every_cpu_path_agrees_with_the_backend(tmp_path: Path) -> None:
     if not torch.cuda.is_available():  # offloading moves a GPU's cache to the CPU
         assert "CUDA" in paths["offloaded"]["error"]
     assert report["route_latency"]["free"]["calls"] == 2
+    # route()'s smaller first tree, timed beside the same calls with the full tree
+    assert report["lookup"]["route_tree_first"] == 8
+    assert report["route_latency"]["constrained+first-tree-16"]["identical_to_constrained"] == 2
     assert report["peak_rss_mib"] > 0
     assert report["seed_process_peak_rss_mib"] > 0  # the recipe's loop ran in its own process
     start, end = report["machine_probe_start_end"]  # the machine's speed, to compare runs
@@ -83,6 +86,26 @@ def test_the_cases_are_cut_into_parts_in_order() -> None:
 def test_unknown_paths_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert bench_main(["--paths", "backend,warp"]) == 2
     assert "unknown warp" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--route-lookup-tree-first", "-1"],
+        ["--route-lookup-tree", "-3"],
+        ["--lookup", "four"],
+        ["--route-calls", "-2"],
+        ["--lookup-tree", "1.5"],
+    ],
+)
+def test_a_negative_or_broken_draft_size_is_refused_before_anything_loads(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        bench_main(["--checkpoint", "/nonexistent", *argv])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert argv[0] in err and ("negative" in err or "not a whole number" in err)
 
 
 def test_constrained_route_calls_use_the_route_decoding_switch() -> None:

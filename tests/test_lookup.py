@@ -238,6 +238,25 @@ def test_the_first_pass_drafts_its_own_tree_size_and_no_answer_changes(
     assert max(n for first, n in sizes if not first) > 2  # later passes draft the full tree
 
 
+@pytest.mark.parametrize(
+    ("tree", "first"),
+    [(12, 10_000), (0, 2)],  # a first tree larger than anything to draft; no tree at all
+)
+def test_a_first_tree_too_large_or_without_a_tree_changes_no_answer(
+    tiny: Any,  # noqa: F811
+    tree: int,
+    first: int,
+) -> None:
+    config = DecodingConfig(max_new_tokens=24, batch_size=2)
+    answers = [reference_tokens(tiny, r, config) for r in tiny_requests()]
+    tiny._lookup_corpus = [list(a) for a in answers]
+    try:
+        drafted = dataclasses.replace(config, lookup=8, lookup_tree=tree, lookup_tree_first=first)
+        assert_parity(tiny, tiny_requests(), drafted)
+    finally:
+        tiny._lookup_corpus = []
+
+
 def test_tree_drafts_save_passes_where_single_drafts_guess_wrong(tiny: Any) -> None:  # noqa: F811
     config = DecodingConfig(max_new_tokens=24, batch_size=1)
     requests = tiny_requests()

@@ -190,7 +190,7 @@ def load_hf_backend(
     instructions, and a few greedy answers may change, so the fingerprint records it.
     ``linear`` ``onednn`` runs float32 linear layers on oneDNN's matmul, their weights
     packed once for it (over 17 tokens, the body's layers took 73 ms packed, 94 ms on
-    plain weights and 88 ms on MKL on this project's AVX-512 CPU; it rounds differently,
+    plain weights and 88 ms on MKL on a 2-core AVX2 CPU; it rounds differently,
     so a near tie could flip a greedy answer, and the fingerprint records it); ``stock``
     keeps ``F.linear`` on plain weights, as transformers runs it. A packed model cannot be
     cast or moved as a whole: :func:`~harness.backends._hf_speed.stock_linear` unpacks it.
