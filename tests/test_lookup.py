@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from harness.backends._hf_lookup import LookupDrafter, PromptIndex, word_classes
+from harness.backends._hf_lookup import LookupDrafter, PromptIndex, respell, word_classes
 from harness.backends.base import DecodingConfig
 from harness.outputcache import cache_key
 
@@ -117,6 +117,88 @@ def test_a_tail_matches_the_prompt_whatever_the_case_or_leading_space() -> None:
     tokens, parents = drafter.tree(prompt, [7, 1], budget=4)
     # the prompt's own tokens (then, past the prompt's end, the output that followed it)
     assert _branches(tokens, parents) == [[2, 3, 7, 1]]
+
+
+def _toy_encode(text: str) -> list[int]:
+    """A toy tokenizer: a word after a space is one token, a word without one is one token
+    up to 5 letters and two beyond (as ``delivered`` is ``del``, ``ivered``)."""
+    vocab: dict[str, int] = _TOY_VOCAB
+    word = text.lstrip(" ")
+    pieces = [text] if text.startswith(" ") or len(word) <= 5 else [word[:3], word[3:]]
+    return [vocab.setdefault(p, len(vocab) + 100) for p in pieces]
+
+
+_TOY_VOCAB: dict[str, int] = {}
+
+
+def test_respelling_tokenizes_the_words_as_a_model_quoting_them_writes_them() -> None:
+    enc = _toy_encode
+    seqs = respell("It was 'delivered' to the WRONG place, doesn't work!", enc)
+    words = ["It", "was", "delivered", "to", "the", "WRONG", "place", "doesn't", "work"]
+    # first: every word after a space, punctuation dropped
+    assert seqs[0] == [t for w in words for t in enc(" " + w)]
+
+    # then each word with no space before it (as written, then lower-cased when that
+    # differs), followed by the next words' first tokens
+    def opening(word: str) -> list[list[int]]:
+        return [s for s in seqs[1:] if s[: len(enc(word))] == enc(word)]
+
+    after = [*enc(" to"), *enc(" the"), *enc(" WRONG")][:3]
+    assert opening("delivered") == [[*enc("delivered"), *after]]
+    assert opening("wrong") and opening("WRONG")  # as written and lower-cased
+    assert opening("doesn't")  # apostrophes stay in a word
+    assert not opening("delivered'")
+    assert respell("", enc) == [] and respell("?! -- ...", enc) == []
+
+
+def test_a_respelled_request_drafts_what_the_prompt_tokens_never_would() -> None:
+    enc = _toy_encode
+    # the prompt quotes a word ("'", "del", "ivered", "'"); a model writes " delivered"
+    prompt = [7, 8, *enc("'"), *enc("delivered"), *enc("'"), *enc(" to"), *enc(" the")]
+    plain = PromptIndex(prompt)
+    quoted = enc(" delivered")
+    assert len(quoted) == 1 and quoted[0] not in prompt
+    assert plain.follows(quoted, []) == {}
+    index = PromptIndex(prompt, respelled=respell("'delivered' to the", enc))
+    assert set(index.follows(quoted, [])) == set(enc(" to"))  # the next word, spaced
+    # a word written with no space before it continues as the prompt's did, and then
+    # with the next word spaced (the prompt had a quote there)
+    assert set(index.follows(enc("delivered")[1:], [])) == {*enc("'"), *enc(" to")}
+    # where the prompt and its respelling continue a tail alike, the prompt's occurrence
+    # is the more recent (a tie goes to the prompt)
+    both = index.follows(enc(" to"), [])
+    assert min(p for _, p in both.values()) >= 0
+    drafter = LookupDrafter(4)
+    tokens, parents = drafter.tree(index, [5, *quoted], budget=4)
+    assert _branches(tokens, parents)[0][:2] == [*enc(" to"), *enc(" the")]
+    # single drafts search the respelling after the row's own text
+    context = [*prompt, 5, *quoted]
+    assert drafter.propose(context, len(prompt)) == []
+    assert drafter.propose(context, len(prompt), respelled=respell("'delivered' to the", enc))[
+        :2
+    ] == [*enc(" to"), *enc(" the")]
+
+
+def test_the_conversation_text_leaves_out_the_system_prompt_and_non_text() -> None:
+    from harness.backends._hf_decode import _conversation_text
+
+    messages: list[Any] = [
+        {"role": "system", "content": "tools: a b c"},
+        {"role": "user", "content": "where is ORD-1"},
+        {"role": "assistant", "content": None},
+        {"role": "user", "content": "thanks"},
+    ]
+    assert _conversation_text(messages) == "where is ORD-1\nthanks"
+    assert _conversation_text([]) == ""
+
+
+def test_respelling_survives_hostile_text() -> None:
+    enc = _toy_encode
+    for text in ["\ud800 lone surrogate", "🙂" * 50, "x" * 10_000, "\x00\x01 a\u200bb", "_" * 99]:
+        seqs = respell(text, enc)
+        assert all(isinstance(t, int) for s in seqs for t in s)
+    many = respell(" ".join(f"w{i}" for i in range(5000)), enc)
+    assert len(many) == 5001
 
 
 def test_tree_block_lets_each_draft_token_see_only_its_own_branch() -> None:

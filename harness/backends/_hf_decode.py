@@ -35,7 +35,7 @@ import torch
 from transformers import DynamicCache, GenerationConfig
 
 from harness.backends._hf_fingerprint import file_sha256
-from harness.backends._hf_lookup import LookupDrafter, PromptIndex, word_classes
+from harness.backends._hf_lookup import LookupDrafter, PromptIndex, respell, word_classes
 from harness.backends._hf_speed import (
     LINEAR_KERNELS,
     head_rows,
@@ -59,6 +59,8 @@ from harness.hfcompat import CACHE_KEYWORD
 from harness.parse import scan_object
 
 _MAX_PREFIXES = 8
+_MAX_PIECES = 65536
+"""Words whose tokens lookup decoding keeps (a long-running server meets new ones)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -99,6 +101,8 @@ class _Row:
     draft: list[int] = field(default_factory=list)  # lookup decoding: tokens to verify next
     parents: list[int] = field(default_factory=list)  # each draft token's parent (-1: none)
     prompt: PromptIndex | None = None  # tree drafts: the n-grams of ``context``
+    said: str = ""  # lookup decoding: what the conversation says outside the system prompt
+    respelled: list[list[int]] | None = None  # lookup decoding: ``said`` respelled
 
     @property
     def finished(self) -> bool:
@@ -113,6 +117,13 @@ class _State:
     cache: Any
     mask: torch.Tensor
     positions: torch.Tensor
+
+
+def _conversation_text(messages: Sequence[dict[str, str]]) -> str:
+    """The words of every turn but the system prompt's (which a catalog shares), for
+    lookup drafts: the chat template's own markup and role names are not in it."""
+    turns = [m.get("content") for m in messages if m.get("role") != "system"]
+    return "\n".join(t for t in turns if isinstance(t, str))
 
 
 def _left_pad(x: torch.Tensor, n: int, dim: int) -> torch.Tensor:
@@ -261,6 +272,7 @@ class HFBackend(Backend):
         self._lookup_corpus: list[list[int]] = []
         self._drafters: dict[int, LookupDrafter] = {}
         self._same_word: list[int] | None = None
+        self._pieces: dict[str, list[int]] = {}
         self.drafted = 0
         """Lookup decoding: draft tokens proposed so far, and how many the model kept."""
         self.accepted = 0
@@ -361,7 +373,8 @@ class HFBackend(Backend):
                     i: requests[i].output_schema if config.mode == "constrained" else None
                     for i in members
                 }
-                for finished in self._run_queue(prefix, queue, config, schemas):
+                said = {i: _conversation_text(requests[i].messages) for i in members}
+                for finished in self._run_queue(prefix, queue, config, schemas, said):
                     for index, generation in finished:
                         results[index] = generation
                     if progress is not None:
@@ -381,6 +394,7 @@ class HFBackend(Backend):
         queue: list[tuple[int, list[int]]],
         config: DecodingConfig,
         schemas: dict[int, dict[str, Any] | None],
+        said: dict[int, str],
     ) -> Iterator[list[tuple[int, Generation]]]:
         pending = deque(queue)
         refill_at = max(1, config.batch_size // 4)
@@ -395,6 +409,7 @@ class HFBackend(Backend):
                 if drafter is not None:
                     for (_, s), row in zip(admitted, new_rows, strict=True):
                         row.context = list(s)  # the request: the system prompt is shared
+                        row.said = said.get(row.index, "")
                         self._propose(drafter, row, config, first=True)
                 suffixes = [
                     s + row.tokens + row.draft
@@ -471,17 +486,28 @@ class HFBackend(Backend):
     ) -> None:
         """Set ``row``'s draft for its next pass; ``first``: the pass that reads its prompt."""
         room = config.max_new_tokens - len(row.tokens) - 1
+        if row.respelled is None:
+            row.respelled = respell(row.said, self._encode_piece)
         if config.lookup_tree:
             budget = (first and config.lookup_tree_first) or config.lookup_tree
             if row.prompt is None:
-                row.prompt = PromptIndex(row.context, self._word_classes())
+                row.prompt = PromptIndex(row.context, self._word_classes(), row.respelled)
             matcher = row.matcher
             allowed = None if matcher is None else (lambda b: matcher.validate_tokens(b) == len(b))
             row.draft, row.parents = drafter.tree(row.prompt, row.tokens, budget, room, allowed)
         else:
-            draft = drafter.propose(row.context + row.tokens, len(row.context), room)
+            draft = drafter.propose(row.context + row.tokens, len(row.context), room, row.respelled)
             row.draft, row.parents = draft, list(range(-1, len(draft) - 1))
         self.drafted += len(row.draft)
+
+    def _encode_piece(self, text: str) -> list[int]:
+        """``text``'s token ids, no special tokens; a word's are looked up once."""
+        found = self._pieces.get(text)
+        if found is None:
+            found = self._pieces[text] = self.tokenizer.encode(text, add_special_tokens=False)
+            if len(self._pieces) > _MAX_PIECES:
+                self._pieces.pop(next(iter(self._pieces)))
+        return found
 
     def _word_classes(self) -> list[int]:
         """Which tokens spell the same word (:func:`word_classes`), computed once."""

@@ -8,7 +8,10 @@ bound by reading the weights). So before a step, each row proposes a *draft*: th
 that followed the last few tokens it wrote, wherever they occurred before
 
 * in the row's own context (its request and what it wrote so far: prompt lookup; the
-  system prompt a catalog shares is left out, its examples would draft ``"..."``), or
+  system prompt a catalog shares is left out, its examples would draft ``"..."``),
+* in the request's words as the model spells them when it quotes them (:func:`respell`:
+  ``'delivered'`` in the request is ``'del``, ``ivered``, the model's `` delivered`` is one
+  token), or
 * in a corpus of texts the model was trained to write (:meth:`LookupDrafter.add`),
 
 and the step feeds the draft with the row's pending tokens. The model's greedy pick after
@@ -22,6 +25,7 @@ key/value cache.
 from __future__ import annotations
 
 import heapq
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
@@ -78,7 +82,13 @@ class LookupDrafter:
         """How many distinct tails the corpus knows (0 without a corpus)."""
         return len(self._best)
 
-    def propose(self, context: Sequence[int], start: int, limit: int | None = None) -> list[int]:
+    def propose(
+        self,
+        context: Sequence[int],
+        start: int,
+        limit: int | None = None,
+        respelled: Sequence[Sequence[int]] = (),
+    ) -> list[int]:
         """A draft to follow ``context`` (prompt then output so far; the output begins at
         ``start``), possibly empty.
 
@@ -86,6 +96,7 @@ class LookupDrafter:
         tried longest first, the context before the corpus: a copied value such as an id is
         in the request, not in the corpus. A one-token tail matches too easily in the row's
         own text (``":"`` follows every key), so the corpus's longer tails come before it.
+        The ``respelled`` request (:func:`respell`) is searched after the context.
         """
         k = self.tokens if limit is None else min(self.tokens, limit)
         if k <= 0 or not context:
@@ -97,14 +108,17 @@ class LookupDrafter:
         for n, source in _order(min(MAX_NGRAM, end - 1)):
             tail = list(context[end - n :])
             if source == "corpus":
-                found = self._best.get(tuple(tail))
-                if found:
-                    return list(found[:k])
+                known = self._best.get(tuple(tail))
+                if known:
+                    return list(known[:k])
                 continue
-            first = tail[0]
-            for i in range(end - n - 1, -1, -1):  # the most recent earlier occurrence
-                if context[i] == first and list(context[i : i + n]) == tail:
-                    return list(context[i + n : i + n + k])
+            copied = _last_follow(context, tail, end - n - 1, k)
+            for sequence in respelled:
+                if copied:
+                    break
+                copied = _last_follow(sequence, tail, len(sequence) - n - 1, k)
+            if copied:
+                return copied
         return []
 
     def tree(
@@ -179,6 +193,17 @@ class LookupDrafter:
         return []
 
 
+def _last_follow(sequence: Sequence[int], tail: list[int], last: int, k: int) -> list[int]:
+    """Up to ``k`` tokens after the latest occurrence of ``tail`` in ``sequence`` that
+    starts at or before ``last`` and has a token after it."""
+    n = len(tail)
+    first = tail[0]
+    for i in range(min(last, len(sequence) - n - 1), -1, -1):
+        if sequence[i] == first and list(sequence[i : i + n]) == tail:
+            return list(sequence[i + n : i + n + k])
+    return []
+
+
 def _order(longest: int) -> list[tuple[int, str]]:
     """Which tails to try, in turn: the context's and then the corpus's two- and
     three-token tails, then one-token tails (which match too easily to come first)."""
@@ -202,17 +227,28 @@ class PromptIndex:
     is the same tokens in both.
     """
 
-    def __init__(self, tokens: Sequence[int], same_word: Sequence[int] | None = None) -> None:
+    def __init__(
+        self,
+        tokens: Sequence[int],
+        same_word: Sequence[int] | None = None,
+        respelled: Iterable[Sequence[int]] = (),
+    ) -> None:
         self.tokens = list(tokens)
         self._word = same_word
         self._keys = self._key(self.tokens)
         self._follow: dict[tuple[int, ...], dict[int, tuple[int, int]]] = {}
+        self._learn(self.tokens, self._keys)
+        for sequence in respelled:  # older than any prompt token: the prompt wins ties
+            sequence = list(sequence)
+            self._learn(sequence, self._key(sequence), -len(sequence))
+
+    def _learn(self, tokens: Sequence[int], keys: Sequence[int], at: int = 0) -> None:
         for n in range(1, MAX_NGRAM + 1):
-            for i in range(len(self.tokens) - n):
-                seen = self._follow.setdefault(tuple(self._keys[i : i + n]), {})
-                token = self.tokens[i + n]
-                count, _ = seen.get(token, (0, 0))
-                seen[token] = (count + 1, i)
+            for i in range(len(tokens) - n):
+                seen = self._follow.setdefault(tuple(keys[i : i + n]), {})
+                token = tokens[i + n]
+                count, last = seen.get(token, (0, at + i))
+                seen[token] = (count + 1, max(last, at + i))
 
     def _key(self, tokens: Sequence[int]) -> list[int]:
         word = self._word
@@ -234,6 +270,29 @@ class PromptIndex:
                 count, _ = seen.get(token, (0, 0))
                 seen[token] = (count + 1, len(self.tokens) + i)
         return seen
+
+
+WORD = re.compile(r"\w+(?:['’]\w+)*")
+"""A word of a request, apostrophes inside it included (``doesn't``)."""
+
+
+def respell(text: str, encode: Callable[[str], Sequence[int]]) -> list[list[int]]:
+    """The words of ``text`` tokenized as a model writes them when it quotes them: the
+    request with its punctuation dropped, each word after a space, plus each word with no
+    space before it (as after an opening quote) followed by the next words. A prompt says
+    ``'delivered'`` (``'del``, ``ivered``) or begins a sentence with ``Shoes``, and the model
+    writes `` delivered to`` or ``shoes are``: the prompt's own tokens never draft those.
+    ``encode`` tokenizes one piece of text (no special tokens)."""
+    words = WORD.findall(text)
+    if not words:
+        return []
+    spaced = [list(encode(" " + w)) for w in words]
+    sequences = [[t for piece in spaced for t in piece]]
+    for i, word in enumerate(words):
+        after = [t for piece in spaced[i + 1 : i + 1 + MAX_NGRAM] for t in piece]
+        for bare in dict.fromkeys((word, word.lower())):
+            sequences.append([*encode(bare), *after[:MAX_NGRAM]])
+    return sequences
 
 
 def word_classes(texts: Sequence[str]) -> list[int]:
