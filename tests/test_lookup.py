@@ -147,6 +147,12 @@ def test_respelling_tokenizes_the_words_as_a_model_quoting_them_writes_them() ->
     assert opening("delivered") == [[*enc("delivered"), *after]]
     assert opening("wrong") and opening("WRONG")  # as written and lower-cased
     assert opening("doesn't")  # apostrophes stay in a word
+    # so do the hyphen of an id and the dots of an address: a model copies them whole
+    seqs = respell("refund ORD-6677, mail a.b@example.com now.", enc)
+    after = [t for w in (" mail", " a.b@example.com", " now") for t in enc(w)]
+    assert opening("ORD-6677") == [[*enc("ORD-6677"), *after]]
+    assert opening("a.b@example.com")
+    assert all(s[:2] == enc("ORD-6677") for s in opening("ORD"))  # never "ORD" alone
     assert not opening("delivered'")
     assert respell("", enc) == [] and respell("?! -- ...", enc) == []
 

@@ -272,8 +272,9 @@ class PromptIndex:
         return seen
 
 
-WORD = re.compile(r"\w+(?:['’]\w+)*")
-"""A word of a request, apostrophes inside it included (``doesn't``)."""
+WORD = re.compile(r"\w+(?:[-'’.,:/@+]\w+)*")
+"""A word of a request with the punctuation inside it: ``doesn't``, ``ORD-6677``,
+``a.b@example.com``, ``3.5``, ``10:30`` (a model copies those whole)."""
 
 
 def respell(text: str, encode: Callable[[str], Sequence[int]]) -> list[list[int]]:
