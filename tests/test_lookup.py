@@ -75,6 +75,26 @@ def test_a_tree_draft_branches_where_the_corpus_does_and_copies_from_the_prompt(
     assert any(b[:2] == [42, 43] for b in _branches(tokens, parents))
 
 
+def test_a_tail_seen_once_in_the_prompt_leaves_room_for_what_the_corpus_knows() -> None:
+    # The request says "... 50 51 70 71" (an id, then its next word); answers in the corpus
+    # close the string after the id (60). A draft after a copied id offers both.
+    drafter = LookupDrafter(4)
+    drafter.add([[1, 50, 51, 60, 61]] * 3)
+    prompt = PromptIndex([30, 50, 51, 70, 71])
+    chances = dict(drafter._next(prompt, [1, 50, 51], 3))
+    # seen once in the prompt: half the chance is left over, for the corpus (which saw
+    # its tail three times out of three) and then shorter tails
+    assert chances[70] == pytest.approx(0.5, abs=0.02)
+    assert chances[60] == pytest.approx(0.5 * 0.75 + 0.125 * 0.75, abs=0.02)
+    tokens, parents = drafter.tree(prompt, [1, 50, 51], budget=4)
+    roots = {t for t, p in zip(tokens, parents, strict=True) if p == -1}
+    assert roots == {70, 60}
+    # a tail the corpus saw many times with one continuation keeps nearly all the chance
+    drafter.add([[1, 2, 3]] * 97)
+    (token, chance), *_ = drafter._next(PromptIndex([9]), [1, 2], 2)
+    assert token == 3 and chance > 0.98
+
+
 def test_a_tree_draft_keeps_to_its_budget_depth_and_veto() -> None:
     drafter = LookupDrafter(4)
     drafter.add([[1, 2, 3, 4, 5, 6, 7]])

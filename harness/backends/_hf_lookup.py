@@ -36,7 +36,7 @@ MAX_WIDTH = 8
 """The most different tokens a tree draft offers after one tail."""
 
 ONE_TOKEN_TAIL = 0.5
-"""How much less a continuation found after a one-token tail is trusted in a tree draft."""
+"""How much less a one-token tail is trusted in a tree draft than a longer one."""
 
 MIN_CHANCE = 0.02
 """A tree draft leaves out tokens whose estimated chance of being written is lower."""
@@ -134,9 +134,9 @@ class LookupDrafter:
         index (-1: follows the output).
 
         Every draft token gets an estimate of the chance that the model writes it: the
-        product, along its branch, of how often each token followed the same tail (in the
-        row's prompt and output first, then in the corpus, longest tail first, as in
-        :meth:`propose`). The tree keeps the ``budget`` likeliest tokens, so it is deep
+        product, along its branch, of how often each token followed the same tail in the
+        row's prompt and output and in the corpus, longest tail first (:meth:`_next`
+        weighs the sources). The tree keeps the ``budget`` likeliest tokens, so it is deep
         where the answer is predictable (a copied id, a stock reason) and branches where
         it is not (which tool, which reason). ``allowed(branch)`` can veto a branch (a
         grammar that forbids it): its tokens are not drafted.
@@ -171,26 +171,48 @@ class LookupDrafter:
     def _next(
         self, prompt: PromptIndex, text: Sequence[int], begun: int
     ) -> list[tuple[int, float]]:
-        """The tokens seen after ``text``'s tail, likeliest first, with their shares: from
-        the first source in :func:`_order` that has seen the tail. ``text`` is the output
-        so far (``begun`` tokens written) and the branch drafted after it."""
+        """The tokens likely to follow ``text`` (the output so far, ``begun`` tokens
+        written, and the branch drafted after it), likeliest first, with their estimated
+        chances.
+
+        The sources of :func:`_order` are interpolated (Witten-Bell): each source that has
+        seen the tail gets the share of the chance the sources before it leave, in
+        proportion to how rarely it met a new continuation there (``count / (count +
+        distinct)``). A tail seen once in the request (an id just copied, followed there by
+        the request's next word) leaves half its chance to the corpus, which knows that a
+        string closes after an id; a tail the corpus saw a hundred times with one
+        continuation keeps nearly all of it.
+        """
         full = [*prompt.tokens[-MAX_NGRAM:], *text]
         marked = [_START, *text]  # the corpus knows how answers begin
+        chances: dict[int, float] = {}
+        left = 1.0
         for n, source in _order(MAX_NGRAM):
             if source == "context":
                 if len(full) <= n:
                     continue
                 seen = prompt.follows(full[-n:], text[:begun])
+                # the more recent occurrence first, where counts tie
+                ranked = sorted(seen.items(), key=lambda kv: (-kv[1][0], -kv[1][1]))
+                counts = [(t, c) for t, (c, _) in ranked]
             else:
                 if len(marked) < n:
                     continue
-                counts = self._next_counts.get(tuple(marked[-n:]))
-                seen = {t: (c, 0) for t, c in counts.items()} if counts else {}
-            if seen:
-                total = sum(c for c, _ in seen.values()) / (1.0 if n > 1 else ONE_TOKEN_TAIL)
-                ranked = sorted(seen.items(), key=lambda kv: (-kv[1][0], -kv[1][1]))
-                return [(t, c / total) for t, (c, _) in ranked[:MAX_WIDTH]]
-        return []
+                known = self._next_counts.get(tuple(marked[-n:]))
+                counts = known.most_common() if known else []
+            if not counts:
+                continue
+            total = sum(c for _, c in counts)
+            trust = total / (total + len(counts))
+            if n == 1:
+                trust *= ONE_TOKEN_TAIL
+            for token, count in counts:
+                chances[token] = chances.get(token, 0.0) + left * trust * count / total
+            left *= 1.0 - trust
+            if left < MIN_CHANCE:  # nothing later could reach a draft
+                break
+        ranked_chances = sorted(chances.items(), key=lambda kv: -kv[1])  # stable: ties in order
+        return ranked_chances[:MAX_WIDTH]
 
 
 def _last_follow(sequence: Sequence[int], tail: list[int], last: int, k: int) -> list[int]:
