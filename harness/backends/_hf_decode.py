@@ -101,8 +101,7 @@ class _Row:
     draft: list[int] = field(default_factory=list)  # lookup decoding: tokens to verify next
     parents: list[int] = field(default_factory=list)  # each draft token's parent (-1: none)
     prompt: PromptIndex | None = None  # tree drafts: the n-grams of ``context``
-    said: str = ""  # lookup decoding: what the conversation says outside the system prompt
-    respelled: list[list[int]] | None = None  # lookup decoding: ``said`` respelled
+    respelled: list[list[int]] = field(default_factory=list)  # lookup: :func:`respell`
 
     @property
     def finished(self) -> bool:
@@ -373,7 +372,11 @@ class HFBackend(Backend):
                     i: requests[i].output_schema if config.mode == "constrained" else None
                     for i in members
                 }
-                said = {i: _conversation_text(requests[i].messages) for i in members}
+                said = (  # lookup drafts search the conversation's words
+                    {i: _conversation_text(requests[i].messages) for i in members}
+                    if config.lookup
+                    else {}
+                )
                 for finished in self._run_queue(prefix, queue, config, schemas, said):
                     for index, generation in finished:
                         results[index] = generation
@@ -409,7 +412,7 @@ class HFBackend(Backend):
                 if drafter is not None:
                     for (_, s), row in zip(admitted, new_rows, strict=True):
                         row.context = list(s)  # the request: the system prompt is shared
-                        row.said = said.get(row.index, "")
+                        row.respelled = respell(said.get(row.index, ""), self._encode_piece)
                         self._propose(drafter, row, config, first=True)
                 suffixes = [
                     s + row.tokens + row.draft
@@ -486,8 +489,6 @@ class HFBackend(Backend):
     ) -> None:
         """Set ``row``'s draft for its next pass; ``first``: the pass that reads its prompt."""
         room = config.max_new_tokens - len(row.tokens) - 1
-        if row.respelled is None:
-            row.respelled = respell(row.said, self._encode_piece)
         if config.lookup_tree:
             budget = (first and config.lookup_tree_first) or config.lookup_tree
             if row.prompt is None:

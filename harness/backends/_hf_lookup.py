@@ -112,11 +112,11 @@ class LookupDrafter:
                 if known:
                     return list(known[:k])
                 continue
-            copied = _last_follow(context, tail, end - n - 1, k)
+            copied = _last_follow(context, tail, k)
             for sequence in respelled:
                 if copied:
                     break
-                copied = _last_follow(sequence, tail, len(sequence) - n - 1, k)
+                copied = _last_follow(sequence, tail, k)
             if copied:
                 return copied
         return []
@@ -215,12 +215,12 @@ class LookupDrafter:
         return ranked_chances[:MAX_WIDTH]
 
 
-def _last_follow(sequence: Sequence[int], tail: list[int], last: int, k: int) -> list[int]:
+def _last_follow(sequence: Sequence[int], tail: list[int], k: int) -> list[int]:
     """Up to ``k`` tokens after the latest occurrence of ``tail`` in ``sequence`` that
-    starts at or before ``last`` and has a token after it."""
+    has a token after it."""
     n = len(tail)
     first = tail[0]
-    for i in range(min(last, len(sequence) - n - 1), -1, -1):
+    for i in range(len(sequence) - n - 1, -1, -1):
         if sequence[i] == first and list(sequence[i : i + n]) == tail:
             return list(sequence[i + n : i + n + k])
     return []
