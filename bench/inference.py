@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch
 
 from bench._paths import PATHS, seed_loop
-from harness.backends._hf_lookup import read_lookup_corpus
+from harness.backends._hf_lookup import read_lookup_examples
 from harness.backends._hf_speed import LINEAR_KERNELS
 from harness.backends.base import DTYPES, DecodingConfig, GenerationRequest
 from harness.backends.hf import HFBackend, cut_after_json, load_hf_backend
@@ -456,9 +456,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(requests)} cases from {args.golden}, {backend.threads} threads", end=", ")
     print(f"batch {args.batch_size}, max {args.max_new_tokens} new tokens")
     if args.lookup_corpus:
-        answers = read_lookup_corpus(args.lookup_corpus)
-        backend.add_lookup_corpus(answers)
-        print(f"lookup corpus: {len(answers)} answers from {args.lookup_corpus}")
+        examples = read_lookup_examples(args.lookup_corpus)
+        backend.add_lookup_corpus([a for _, a in examples], [s for s, _ in examples])
+        print(f"lookup corpus: {len(examples)} answers from {args.lookup_corpus}")
     config = DecodingConfig(
         max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size,

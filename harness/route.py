@@ -82,8 +82,8 @@ def route(
     (transformers backends, json format). Without ``config`` a transformers backend uses
     lookup decoding (a tree of :data:`ROUTE_LOOKUP_TREE` draft tokens a pass and
     :data:`ROUTE_LOOKUP_TREE_FIRST` on the first, up to :data:`ROUTE_LOOKUP` deep, drafted
-    from the request and from the answers given to ``backend.add_lookup_corpus``): the same
-    answer, fewer forward passes.
+    from the request and from the answers given to ``backend.add_lookup_corpus``, with
+    the requests they answered when given): the same answer, fewer forward passes.
     """
     fmt = output_format or get_format("json")
     messages = [

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.backends import Backend, DecodingConfig, check_format, prevalidate, resolve_backend
-from harness.backends._hf_lookup import read_lookup_corpus
+from harness.backends._hf_lookup import read_lookup_examples
 from harness.errors import CheckpointError, RoutecheckError, RunIncompleteError
 from harness.formats import OutputFormat, get_format
 from harness.formats.folder import resolve_formats
@@ -57,7 +57,7 @@ class EvaluationSession:
     robust_selected: set[str] | None = None
     """Cases the robustness suite perturbs (``None``: every case of the run)."""
     _backend: Backend | None = field(default=None, repr=False)
-    _lookup_answers: list[str] = field(default_factory=list, repr=False)
+    _lookup_examples: list[tuple[str, str]] = field(default_factory=list, repr=False)
     _corpus_added: bool = field(default=False, repr=False)
 
     @classmethod
@@ -83,7 +83,7 @@ class EvaluationSession:
 
             check_dtype(settings.checkpoint, settings.dtype)
         if settings.lookup_corpus:
-            session._lookup_answers = read_lookup_corpus(settings.lookup_corpus)
+            session._lookup_examples = read_lookup_examples(settings.lookup_corpus)
         session._backend = prevalidate(settings.checkpoint, **session.backend_options())
         check_writable(settings.reports_dir, "The reports folder", "--rc-reports-dir")
         if not settings.no_cache:
@@ -236,8 +236,9 @@ class EvaluationSession:
         if not self._corpus_added:  # only a transformers backend drafts
             self._corpus_added = True
             add_corpus = getattr(self._backend, "add_lookup_corpus", None)
-            if self._lookup_answers and add_corpus is not None:
-                add_corpus(self._lookup_answers)
+            if self._lookup_examples and add_corpus is not None:
+                said, answers = zip(*self._lookup_examples, strict=True)
+                add_corpus(list(answers), list(said))
         return self._backend
 
     def decoding_config(self) -> DecodingConfig:

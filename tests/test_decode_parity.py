@@ -181,12 +181,11 @@ def test_reference_router_matches_model_generate_token_for_token(monkeypatch: An
     ]
     assert_parity(router, requests, DecodingConfig(max_new_tokens=128, batch_size=4))
     # route()'s lookup decoding: tree drafts from the request and the trained answers
-    from harness.backends._hf_lookup import read_lookup_corpus
+    from harness.backends._hf_lookup import read_lookup_examples
     from harness.route import ROUTE_LOOKUP, ROUTE_LOOKUP_TREE, ROUTE_LOOKUP_TREE_FIRST
 
-    router.add_lookup_corpus(
-        read_lookup_corpus(str(ROOT / "data" / "customer_support_round1.jsonl"))
-    )
+    examples = read_lookup_examples(str(ROOT / "data" / "customer_support_round1.jsonl"))
+    router.add_lookup_corpus([a for _, a in examples], [s for s, _ in examples])
     tree = DecodingConfig(
         max_new_tokens=128,
         batch_size=1,

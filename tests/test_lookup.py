@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from harness.backends._hf_lookup import LookupDrafter, PromptIndex, respell, word_classes
+from harness.backends._hf_lookup import (
+    LookupDrafter,
+    PromptIndex,
+    _path,
+    copyable,
+    respell,
+    word_classes,
+)
 from harness.backends.base import DecodingConfig
 from harness.outputcache import cache_key
 
@@ -227,6 +234,136 @@ def test_respelling_survives_hostile_text() -> None:
     assert len(many) == 5001
 
 
+def _toy_texts() -> list[str]:
+    """Each toy token's text, by id (what a backend hands a drafter to find values)."""
+    texts = [""] * (max(_TOY_VOCAB.values(), default=0) + 1)
+    for piece, token in _TOY_VOCAB.items():
+        texts[token] = piece
+    return texts
+
+
+_COPYING = [  # values that begin with one of the request's words, and stock ones
+    ("the blender broke", '{"tool":"refund","arguments":{"reason":"blender broke"}}'),
+    ("my kettle leaks, refund", '{"tool":"refund","arguments":{"reason":"kettle leaks"}}'),
+    ("refund the lamp, it flickers", '{"tool":"refund","arguments":{"reason":"lamp flickers"}}'),
+    ("the toaster burns", '{"tool":"refund","arguments":{"reason":"item arrived defective"}}'),
+    ("hello there", '{"tool":"no_tool","reason":"greeting, no action needed"}'),
+    ("hi there", '{"tool":"no_tool","reason":"greeting, no action needed"}'),
+]
+
+
+def test_value_openings_learn_how_often_and_which_request_word_a_value_copies() -> None:
+    assert _path('{"tool":"refund","arguments":{"reason":"') == "refund/reason"
+    assert _path('{"tool":"') == "tool"  # the call's name is not known yet
+    assert _path('{"name": "x", "arguments": {"q": "') == "x/q"
+    assert _path("no json here") == ""
+    drafter = LookupDrafter(4)
+    drafter.add_examples(_COPYING)
+    # three of four refund reasons copy a request word; no greeting does; a tool name does
+    # where the request says it ("refund the lamp")
+    assert drafter.copy_rate("refund/reason") == pytest.approx(3 / 5)
+    assert drafter.copy_rate("no_tool/reason") == 0.0
+    assert drafter.copy_rate("tool") == pytest.approx(2 / 7)
+    assert drafter.copy_rate("reason") == pytest.approx(3 / 7)  # the key alone pools them
+    assert drafter.copy_rate("never/seen") == 0.0
+    # the word after "the" was copied twice, a word after "my" once: "the" outranks "my"
+    enc = _toy_encode
+    prompt = PromptIndex([1, 2], copyable=copyable("My dryer and the stove too", enc))
+    starts = drafter.copy_starts(prompt, "refund/reason")
+    assert sum(share for _, share in starts) == pytest.approx(3 / 5)
+    share = {tuple(tokens): chance for tokens, chance in starts}
+    assert share[tuple(enc("stove"))] > share[tuple(enc("dryer"))]
+    assert tuple(enc("My")) in share and tuple(enc("my")) in share  # as written, lower-cased
+    assert drafter.copy_starts(prompt, "no_tool/reason") == []
+    assert drafter.copy_starts(PromptIndex([1]), "refund/reason") == []  # no request words
+
+
+def test_a_tree_drafts_the_request_word_a_value_opens_with_and_the_rest_of_the_word() -> None:
+    enc = _toy_encode
+    request = "Refund ORD-12 please, the blender doesnt work"
+    output = enc('{"tool":"refund","arguments":{"reason":"')
+    prompt_tokens = [*enc(" Refund"), *enc(" ORD-12"), *enc(" please")]
+
+    def drafted(examples: list[tuple[str, str]]) -> list[list[int]]:
+        drafter = LookupDrafter(6)
+        drafter.add([enc('{"tool":"no_tool","reason":"greeting"}')])
+        drafter.add_examples(examples)
+        drafter.texts = _toy_texts()
+        prompt = PromptIndex(
+            prompt_tokens, respelled=respell(request, enc), copyable=copyable(request, enc)
+        )
+        return _branches(*drafter.tree(prompt, output, budget=12))
+
+    blender = enc("blender")
+    assert len(blender) == 2  # "ble", "nder": the rest of the word follows its start
+    want = [*blender, *enc(" doesnt")]
+    assert any(b[:3] == want for b in drafted(_COPYING))
+    # without examples of copied values, a value's first word is not drafted
+    assert not any(b[:1] == blender[:1] for b in drafted([]))
+
+
+def test_a_tree_closes_a_copied_value_where_the_corpus_values_of_its_key_end() -> None:
+    enc = _toy_encode
+    request = "refund ORD-12 please, the blender doesnt work"
+    examples = [
+        (
+            f"refund ORD-{n} the {thing} broke",
+            f'{{"tool":"refund","arguments":{{"id":"ORD-{n}","reason":"{thing} broke"}}}}',
+        )
+        for n, thing in [(1, "lamp"), (2, "kettle"), (3, "fan")]
+    ]
+
+    def drafted(examples: list[tuple[str, str]], written: str) -> list[list[int]]:
+        drafter = LookupDrafter(8)
+        drafter.add_examples(examples)
+        prompt = PromptIndex([1, 2], copyable=copyable(request, enc))
+        output = enc(written)
+        drafter.texts, drafter.encode = _toy_texts(), enc  # every toy token's text by now
+        return _branches(*drafter.tree(prompt, output, budget=12))
+
+    closing = enc('","reason":"')
+    assert len(closing) == 2
+    # after an id copied to its end, the id closes and the reason opens with a request word
+    branches = drafted(examples, '{"tool":"refund","arguments":{"id":"ORD-12')
+    assert any(b[:2] == closing and b[2:3] == enc("blender")[:1] for b in branches)
+    # not after a word the request does not hold whole, nor after a second word (the
+    # corpus's ids are one word), nor without examples
+    assert not any(
+        b[:2] == closing for b in drafted(examples, '{"tool":"refund","arguments":{"id":"ORD-1')
+    )
+    assert not any(
+        b[:2] == closing
+        for b in drafted(examples, '{"tool":"refund","arguments":{"id":"ORD-12 the')
+    )
+    assert not any(
+        b[:2] == closing for b in drafted([], '{"tool":"refund","arguments":{"id":"ORD-12')
+    )
+
+
+def test_copy_drafting_survives_hostile_examples_and_requests() -> None:
+    enc = _toy_encode
+    drafter = LookupDrafter(4)
+    hostile = [
+        ("\ud800 x", '{"a":"\ud800 x"}'),
+        ("", '{"tool":"'),
+        ("a b", '{"' + "k" * 5000 + '":"a"}'),
+        ("a b", '"":"a'),
+        ("x" * 10_000, '{"tool":"t","arguments":{"q":"' + "x" * 10_000),
+        ("a", "not json at all"),
+    ]
+    drafter.add_examples(hostile)
+    drafter.texts, drafter.encode = ["", '"', ':"', 'a":"x'], enc
+    for text in ["\ud800 lone", "🙂" * 50, "", "a " * 3000]:
+        words, spellings = copyable(text, enc)
+        assert all(w in spellings for w in words)
+        prompt = PromptIndex([1, 2], copyable=(words, spellings))
+        for key in ["a", "t/q", ""]:
+            assert all(share >= 0 for _, share in drafter.copy_starts(prompt, key))
+        for output in ([2], [3], [0, 3, 1]):
+            tokens, parents = drafter.tree(prompt, output, budget=8)
+            assert len(tokens) == len(parents) <= 8
+
+
 def test_tree_block_lets_each_draft_token_see_only_its_own_branch() -> None:
     from harness.backends._hf_decode import _is_chain, _tree_block
 
@@ -429,6 +566,14 @@ def test_constrained_lookup_writes_what_constrained_decoding_writes(
     assert [g.text for g in got] == want
     assert [tree.tokens[i] for i in range(len(requests))] == answers
     assert tree.accepted > 0
+    # and with examples that teach it to draft the requests' words wherever a value opens
+    copying = recording(tiny, True)
+    said = [r.messages[-1]["content"] for r in requests]
+    copied = [f'{{"tool":"x","arguments":{{"a":"{s.split()[-1]}"}}}}' for s in said]
+    copying.add_lookup_corpus(copied, said)
+    got = copying.generate(requests, dataclasses.replace(config, lookup=6, lookup_tree=12))
+    assert [g.text for g in got] == want
+    assert [copying.tokens[i] for i in range(len(requests))] == answers
 
 
 def test_route_drafts_by_default_and_answers_as_without_drafts(tiny: Any) -> None:  # noqa: F811
@@ -453,7 +598,7 @@ def test_route_drafts_by_default_and_answers_as_without_drafts(tiny: Any) -> Non
 def test_the_lookup_corpus_is_read_from_sft_rows_and_bad_files_are_named(tmp_path: Any) -> None:
     import json
 
-    from harness.backends._hf_lookup import read_lookup_corpus
+    from harness.backends._hf_lookup import read_lookup_corpus, read_lookup_examples
     from harness.errors import SettingsError
     from harness.settings import RunSettings
 
@@ -464,6 +609,17 @@ def test_the_lookup_corpus_is_read_from_sft_rows_and_bad_files_are_named(tmp_pat
     ]
     good.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert read_lookup_corpus(f"{good}, {good}") == ["A", "B", "A", "B"]
+    assert read_lookup_examples(str(good)) == [("hi", "A"), ("", "B")]
+    turns = tmp_path / "turns.jsonl"
+    chat = [
+        {"role": "system", "content": "tools"},
+        {"role": "user", "content": "one"},
+        {"role": "assistant", "content": "A"},
+        {"role": "tool", "content": "42"},
+        {"role": "assistant", "content": "B"},
+    ]
+    turns.write_text(json.dumps({"messages": chat}) + "\n")
+    assert read_lookup_examples(str(turns)) == [("one", "A"), ("one\nA\n42", "B")]
     with pytest.raises(SettingsError, match=r"missing\.jsonl.*not found.*SFT"):
         read_lookup_corpus(str(tmp_path / "missing.jsonl"))
     bad = tmp_path / "bad.jsonl"
@@ -500,7 +656,9 @@ def test_a_run_hands_its_lookup_settings_and_corpus_to_the_backend(tmp_path: Any
         EvaluationSession.start(missing)
     corpus = tmp_path / "sft.jsonl"
     answer = '{"tool":"no_tool","reason":"greeting"}'
-    corpus.write_text(json.dumps({"messages": [{"role": "assistant", "content": answer}]}) + "\n")
+    said = [{"role": "system", "content": "tools"}, {"role": "user", "content": "hello"}]
+    row = {"messages": [*said, {"role": "assistant", "content": answer}]}
+    corpus.write_text(json.dumps(row) + "\n")
     model = build_tiny_model(tmp_path / "model", build_tokenizer(tmp_path / "tokenizer"))
     settings = build_settings(
         common,
@@ -513,3 +671,4 @@ def test_a_run_hands_its_lookup_settings_and_corpus_to_the_backend(tmp_path: Any
     want = backend.tokenizer.encode(answer, add_special_tokens=False)
     assert backend._lookup_corpus == [want]
     assert session.backend() is backend and backend._lookup_corpus == [want]  # added once
+    assert backend._lookup_examples == [("hello", answer)]  # what it answered, too

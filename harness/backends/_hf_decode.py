@@ -35,7 +35,13 @@ import torch
 from transformers import DynamicCache, GenerationConfig
 
 from harness.backends._hf_fingerprint import file_sha256
-from harness.backends._hf_lookup import LookupDrafter, PromptIndex, respell, word_classes
+from harness.backends._hf_lookup import (
+    LookupDrafter,
+    PromptIndex,
+    copyable,
+    respell,
+    word_classes,
+)
 from harness.backends._hf_speed import (
     LINEAR_KERNELS,
     head_rows,
@@ -102,6 +108,7 @@ class _Row:
     parents: list[int] = field(default_factory=list)  # each draft token's parent (-1: none)
     prompt: PromptIndex | None = None  # tree drafts: the n-grams of ``context``
     respelled: list[list[int]] = field(default_factory=list)  # lookup: :func:`respell`
+    copyable: tuple[list[str], dict[str, list[list[int]]]] = field(default_factory=lambda: ([], {}))
 
     @property
     def finished(self) -> bool:
@@ -269,6 +276,8 @@ class HFBackend(Backend):
         """Model calls so far (prefills and steps), to measure what jump-forward saves."""
         self._constrainer: Any = None
         self._lookup_corpus: list[list[int]] = []
+        self._lookup_examples: list[tuple[str, str]] = []
+        self._texts: list[str] = []
         self._drafters: dict[int, LookupDrafter] = {}
         self._same_word: list[int] | None = None
         self._pieces: dict[str, list[int]] = {}
@@ -412,7 +421,9 @@ class HFBackend(Backend):
                 if drafter is not None:
                     for (_, s), row in zip(admitted, new_rows, strict=True):
                         row.context = list(s)  # the request: the system prompt is shared
-                        row.respelled = respell(said.get(row.index, ""), self._encode_piece)
+                        text = said.get(row.index, "")
+                        row.respelled = respell(text, self._encode_piece)
+                        row.copyable = copyable(text, self._encode_piece)
                         self._propose(drafter, row, config, first=True)
                 suffixes = [
                     s + row.tokens + row.draft
@@ -492,7 +503,9 @@ class HFBackend(Backend):
         if config.lookup_tree:
             budget = (first and config.lookup_tree_first) or config.lookup_tree
             if row.prompt is None:
-                row.prompt = PromptIndex(row.context, self._word_classes(), row.respelled)
+                row.prompt = PromptIndex(
+                    row.context, self._word_classes(), row.respelled, row.copyable
+                )
             matcher = row.matcher
             allowed = None if matcher is None else (lambda b: matcher.validate_tokens(b) == len(b))
             row.draft, row.parents = drafter.tree(row.prompt, row.tokens, budget, room, allowed)
@@ -516,6 +529,7 @@ class HFBackend(Backend):
             vocab = len(self.tokenizer)
             texts = self.tokenizer.batch_decode([[i] for i in range(vocab)])
             self._same_word = word_classes(texts)
+            self._texts = texts
         return self._same_word
 
     def _drafter(self, tokens: int) -> LookupDrafter | None:
@@ -524,11 +538,24 @@ class HFBackend(Backend):
         if tokens not in self._drafters:
             drafter = self._drafters[tokens] = LookupDrafter(tokens)
             drafter.add(self._lookup_corpus)
+            drafter.add_examples(self._lookup_examples)
+            self._word_classes()
+            drafter.texts = self._texts
+            drafter.encode = self._encode_piece
         return self._drafters[tokens]
 
-    def add_lookup_corpus(self, texts: Sequence[str]) -> None:
+    def add_lookup_corpus(
+        self, texts: Sequence[str], requests: Sequence[str] | None = None
+    ) -> None:
         """Texts the model was trained to write (its SFT answers): lookup decoding drafts
-        from them as well as from each prompt. Outputs do not change, only their speed."""
+        from them as well as from each prompt. ``requests`` (the user's text each answer
+        answered) teach it which request words a value copies. Outputs do not change,
+        only their speed."""
+        if requests is not None:
+            examples = list(zip(requests, texts, strict=True))
+            self._lookup_examples.extend(examples)
+            for drafter in self._drafters.values():
+                drafter.add_examples(examples)
         self.add_lookup_sequences(
             [self.tokenizer.encode(t, add_special_tokens=False) for t in texts]
         )

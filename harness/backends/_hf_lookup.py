@@ -11,8 +11,11 @@ that followed the last few tokens it wrote, wherever they occurred before
   system prompt a catalog shares is left out, its examples would draft ``"..."``),
 * in the request's words as the model spells them when it quotes them (:func:`respell`:
   ``'delivered'`` in the request is ``'del``, ``ivered``, the model's `` delivered`` is one
-  token), or
-* in a corpus of texts the model was trained to write (:meth:`LookupDrafter.add`),
+  token),
+* in a corpus of texts the model was trained to write (:meth:`LookupDrafter.add`), or
+* where a string value opens, in the request's words that such values begin with, as the
+  corpus's examples of requests and answers taught (:meth:`LookupDrafter.add_examples`:
+  a refund's reason begins with ``blender`` from "the blender doesnt work"),
 
 and the step feeds the draft with the row's pending tokens. The model's greedy pick after
 each draft token is read from the same pass: drafts are kept while they equal the pick and
@@ -41,6 +44,9 @@ ONE_TOKEN_TAIL = 0.5
 MIN_CHANCE = 0.02
 """A tree draft leaves out tokens whose estimated chance of being written is lower."""
 
+WORD_GOES_ON = 0.9
+"""The chance that a model which began copying a request word writes the word's next token."""
+
 
 class LookupDrafter:
     """Proposes up to ``tokens`` draft tokens for a row from n-gram matches."""
@@ -53,6 +59,16 @@ class LookupDrafter:
         self._best: dict[tuple[int, ...], tuple[int, ...]] = {}
         self._starts: Counter[tuple[int, ...]] = Counter()
         self._next_counts: dict[tuple[int, ...], Counter[int]] = {}
+        self._opens: Counter[str] = Counter()  # string values begun, by key
+        self._copies: Counter[str] = Counter()  # ... that began with a request's word
+        self._chosen: Counter[tuple[str, str]] = Counter()  # copied words, by key, feature
+        self._offered: Counter[tuple[str, str]] = Counter()  # request words, the same
+        self._ends: Counter[str] = Counter()  # string values closed, by key
+        self._lengths: dict[str, Counter[int]] = {}  # ... by how many words they held
+        self._closings_seen: dict[str, Counter[str]] = {}  # ... and what closed them
+        self._spelled: dict[str, list[int]] = {}  # a closing's tokens
+        self.texts: Sequence[str] = ()  # each token's text (value openings are found by it)
+        self.encode: Callable[[str], Sequence[int]] | None = None  # tokenizes a closing
 
     def add(self, sequences: Iterable[Sequence[int]]) -> None:
         """Learn the continuations in ``sequences`` (token ids of texts the model writes);
@@ -76,6 +92,70 @@ class LookupDrafter:
                     self._next_counts.setdefault(key, Counter())[marked[i + n]] += 1
         for key in touched:
             self._best[key] = self._counts[key].most_common(1)[0][0]
+
+    def add_examples(self, examples: Iterable[tuple[str, str]]) -> None:
+        """Learn from (request, answer) texts how often a string value in an answer begins
+        with one of the request's words, under each key, and which word: by the word
+        itself, the word before it and the word after it in the request (`` the blender``,
+        ``ORD-7715 arrived``). :meth:`tree` drafts request words where values begin."""
+        for request, answer in examples:
+            words = [w.lower() for w in WORD.findall(request)]
+            for opened in VALUE_OPEN.finditer(answer):
+                value = VALUE_REST.match(answer, opened.end())
+                closing = CLOSING.match(answer, value.end()) if value else None
+                first = WORD.match(answer, opened.end())
+                copied = first is not None and first.group(0).lower() in words
+                chosen = words.index(first.group(0).lower()) if first and copied else -1
+                path = _path(answer[: opened.end()])
+                for key in dict.fromkeys((opened.group(1), path)):
+                    self._opens[key] += 1
+                    if value is not None and closing is not None:
+                        self._ends[key] += 1
+                        self._lengths.setdefault(key, Counter())[
+                            len(WORD.findall(value.group(0)))
+                        ] += 1
+                        self._closings_seen.setdefault(key, Counter())[closing.group(0)] += 1
+                    if not copied:
+                        continue
+                    self._copies[key] += 1
+                    self._offered[(key, "")] += len(words)
+                    for i in range(len(words)):
+                        for feature in _features(words, i):
+                            self._offered[(key, feature)] += 1
+                            if i == chosen:
+                                self._chosen[(key, feature)] += 1
+
+    def copy_rate(self, key: str) -> float:
+        """How often the corpus's values under ``key`` begin with a request's word."""
+        return self._copies[key] / (self._opens[key] + 1)
+
+    def copy_starts(self, prompt: PromptIndex, key: str) -> list[tuple[list[int], float]]:
+        """The request's words as a value under ``key`` would begin with them (spelled
+        with no space before them), each with its chance: the key's copy rate times the
+        word's share, from how often words like it were the one copied (naive Bayes over
+        :func:`_features`, each smoothed toward the key's average)."""
+        cached = prompt.starts.get(key)
+        if cached is not None:
+            return cached
+        starts: list[tuple[list[int], float]] = []
+        rate = self.copy_rate(key)
+        words = prompt.words
+        if rate > 0 and words:
+            base = self._copies[key] / max(1, self._offered[(key, "")])
+            weights: dict[str, float] = {}
+            for i, word in enumerate(words):
+                weight = 1.0
+                for feature in _features(words, i):
+                    chosen = self._chosen[(key, feature)] + 2 * base
+                    weight *= chosen / (self._offered[(key, feature)] + 2) / base
+                weights[word] = weights.get(word, 0.0) + weight
+            total = sum(weights.values())
+            for word, weight in weights.items():
+                spellings = prompt.spellings[word]
+                for spelled in spellings:
+                    starts.append((spelled, rate * weight / total / len(spellings)))
+        prompt.starts[key] = starts
+        return starts
 
     @property
     def corpus_size(self) -> int:
@@ -148,12 +228,26 @@ class LookupDrafter:
             return tokens, parents
         heap: list[tuple[float, int, int, tuple[int, ...]]] = []
         order = 0
+        words: dict[tuple[int, ...], list[int]] = {}  # a copied word's branch: its rest
 
         def expand(node: int, branch: tuple[int, ...], chance: float) -> None:
             nonlocal order
             if len(branch) >= depth:
                 return
-            for token, share in self._next(prompt, [*output, *branch], len(output)):
+            text = [*output, *branch]
+            found = dict(self._next(prompt, text, len(output)))
+            rest = words.get(branch)
+            if rest:
+                found[rest[0]] = max(found.get(rest[0], 0.0), WORD_GOES_ON)
+                words[(*branch, rest[0])] = rest[1:]
+            elif prompt.words:
+                key = self._value_opens(text)
+                offers = self.copy_starts(prompt, key) if key else self._closings(prompt, text)
+                for spelled, share in offers:
+                    if spelled:
+                        found[spelled[0]] = found.get(spelled[0], 0.0) + share
+                        words.setdefault((*branch, spelled[0]), spelled[1:])
+            for token, share in found.items():
                 if chance * share >= MIN_CHANCE:
                     order += 1
                     heapq.heappush(heap, (-chance * share, order, node, (*branch, token)))
@@ -167,6 +261,54 @@ class LookupDrafter:
             parents.append(parent)
             expand(len(tokens) - 1, branch, -negative)
         return tokens, parents
+
+    def _closings(self, prompt: PromptIndex, text: Sequence[int]) -> list[tuple[list[int], float]]:
+        """How the value ``text`` is inside may close right here, each with its chance,
+        when the value's last word is a whole word of the request (an id copied to its
+        end): the chance that the corpus's values of that key which reached as many words
+        ended there, times how often each closing followed them (``","reason":"`` after a
+        refund's id, ``"}}`` after a reason)."""
+        texts, encode = self.texts, self.encode
+        if not self._ends or encode is None or not text or not 0 <= text[-1] < len(texts):
+            return []
+        if not texts[text[-1]][-1:].isalnum():  # a value is closed after a word
+            return []
+        written = "".join(texts[t] for t in text[-48:] if 0 <= t < len(texts))
+        inside = INSIDE_VALUE.search(written)
+        if inside is None:
+            return []
+        last = WORD.findall(inside.group(2))
+        if not last or last[-1].lower() not in prompt.spellings:
+            return []
+        path = _path(written[: inside.start(2)])
+        key = path if self._ends[path] else inside.group(1)
+        ends = self._ends[key]
+        if not ends:
+            return []
+        lengths = self._lengths[key]  # the chance a value of this key ends at this word
+        longer = sum(c for n, c in lengths.items() if n >= len(last))
+        chance = lengths[len(last)] / (longer + 1)
+        offers = []
+        for closing, count in self._closings_seen[key].most_common(MAX_WIDTH):
+            spelled = self._spelled.get(closing)
+            if spelled is None:
+                spelled = self._spelled[closing] = list(encode(closing))
+            offers.append((spelled, chance * count / ends))
+        return offers
+
+    def _value_opens(self, text: Sequence[int]) -> str | None:
+        """The key of the string value ``text`` opens, if it ends by opening one."""
+        texts = self.texts
+        if not text or not self._copies or not 0 <= text[-1] < len(texts):
+            return None
+        if not texts[text[-1]].endswith('"'):
+            return None
+        tail = "".join(texts[t] for t in text[-8:] if 0 <= t < len(texts))
+        opened = VALUE_OPEN_END.search(tail)
+        if opened is None:
+            return None
+        path = _path("".join(texts[t] for t in text if 0 <= t < len(texts)))
+        return path if self._opens[path] else opened.group(1)
 
     def _next(
         self, prompt: PromptIndex, text: Sequence[int], begun: int
@@ -234,6 +376,46 @@ def _order(longest: int) -> list[tuple[int, str]]:
     return [*order, (1, "context"), (1, "corpus")]
 
 
+def _features(words: Sequence[str], i: int) -> tuple[str, str, str]:
+    """What says how likely a value copies ``words[i]``: the word, the one before it and
+    the one after it (lower-cased; words with digits alike, one id is like another)."""
+
+    def shape(j: int, edge: str) -> str:
+        if not 0 <= j < len(words):
+            return edge
+        return "0" if any(c.isdigit() for c in words[j]) else words[j]
+
+    return "=" + shape(i, ""), "<" + shape(i - 1, "^"), ">" + shape(i + 1, "$")
+
+
+VALUE_OPEN = re.compile(r'"([^"\\]{1,64})"\s*:\s*"')
+"""A JSON key and the quote that opens its string value."""
+
+VALUE_OPEN_END = re.compile(r'"([^"\\]{1,64})"\s*:\s*"$')
+
+VALUE_REST = re.compile(r'(?:[^"\\]|\\.)*(?=")')
+"""A string value's text up to its closing quote."""
+
+CLOSING = re.compile(r'"(?:\s*[,}\]])*\s*(?:"[^"\\]{1,64}"\s*:\s*")?')
+"""A value's closing quote and what follows it up to the next value's opening quote."""
+
+INSIDE_VALUE = re.compile(r'"([^"\\]{1,64})"\s*:\s*"((?:[^"\\]|\\.)*)$')
+"""A key and its string value's text so far, at the end of an unfinished answer."""
+
+CALL_NAME = re.compile(r'\s*\{\s*"[^"\\]{1,64}"\s*:\s*"([^"\\]{1,64})"')
+"""An answer's first string value, which names the call (``{"tool":"escalate"``)."""
+
+
+def _path(text: str) -> str:
+    """Where the value ``text`` ends by opening sits: its key, after the call's name when
+    one came before it (``escalate/reason``, which a corpus tells apart from
+    ``no_tool/reason``)."""
+    opened = VALUE_OPEN_END.search(text)
+    key = opened.group(1) if opened else ""
+    name = CALL_NAME.match(text)
+    return f"{name.group(1)}/{key}" if name and name.end() < len(text) else key
+
+
 _START = -1
 """Marks where a corpus answer begins, so a short output's tail can match openings."""
 
@@ -246,7 +428,8 @@ class PromptIndex:
     (see :func:`word_classes`): a tail then matches the prompt whatever the case or the
     leading space. A router starts a copied phrase right after a quote, where the prompt
     had it after a space (``"item`` against `` item``); what follows, `` arrived damaged``,
-    is the same tokens in both.
+    is the same tokens in both. ``copyable`` holds the request's words as a value would
+    begin with them (:func:`copyable`), for :meth:`LookupDrafter.copy_starts`.
     """
 
     def __init__(
@@ -254,8 +437,11 @@ class PromptIndex:
         tokens: Sequence[int],
         same_word: Sequence[int] | None = None,
         respelled: Iterable[Sequence[int]] = (),
+        copyable: tuple[list[str], dict[str, list[list[int]]]] | None = None,
     ) -> None:
         self.tokens = list(tokens)
+        self.words, self.spellings = copyable or ([], {})  # see :func:`copyable`
+        self.starts: dict[str, list[tuple[list[int], float]]] = {}
         self._word = same_word
         self._keys = self._key(self.tokens)
         self._follow: dict[tuple[int, ...], dict[int, tuple[int, int]]] = {}
@@ -318,6 +504,20 @@ def respell(text: str, encode: Callable[[str], Sequence[int]]) -> list[list[int]
     return sequences
 
 
+def copyable(
+    text: str, encode: Callable[[str], Sequence[int]]
+) -> tuple[list[str], dict[str, list[list[int]]]]:
+    """The words of ``text`` lower-cased, and each one's spellings as a copied value would
+    begin with it (no space before it; lower-cased, and as written when that differs)."""
+    found = WORD.findall(text)
+    spellings: dict[str, list[list[int]]] = {}
+    for word in found:
+        lower = word.lower()
+        if lower not in spellings:
+            spellings[lower] = [list(encode(w)) for w in dict.fromkeys((lower, word))]
+    return [w.lower() for w in found], spellings
+
+
 def word_classes(texts: Sequence[str]) -> list[int]:
     """For each token (``texts[i]`` is token ``i`` decoded alone), the first token that
     spells the same word: the same text once a leading space is dropped and the case is
@@ -331,8 +531,16 @@ def word_classes(texts: Sequence[str]) -> list[int]:
 
 
 def read_lookup_corpus(spec: str) -> list[str]:
-    """The assistant answers of the SFT ``.jsonl`` files ``spec`` names (comma-separated):
-    rows ``{"messages": [...]}`` as ``routecheck data`` and the trainer write them.
+    """The assistant answers of the SFT ``.jsonl`` files ``spec`` names (comma-separated);
+    see :func:`read_lookup_examples`."""
+    return [answer for _, answer in read_lookup_examples(spec)]
+
+
+def read_lookup_examples(spec: str) -> list[tuple[str, str]]:
+    """Each assistant answer of the SFT ``.jsonl`` files ``spec`` names (comma-separated),
+    after the text of the conversation before it (its non-system turns, as lookup drafts
+    read a request): rows ``{"messages": [...]}`` as ``routecheck data`` and the trainer
+    write them.
 
     Raises :class:`~harness.errors.SettingsError` naming the file (and line) that cannot
     serve: missing, not JSON Lines, a row without messages, or no answer at all.
@@ -340,7 +548,7 @@ def read_lookup_corpus(spec: str) -> list[str]:
     from harness.errors import JsonlError, SettingsError
     from harness.jsonl import read_jsonl
 
-    answers: list[str] = []
+    examples: list[tuple[str, str]] = []
     for path in [p.strip() for p in spec.split(",") if p.strip()]:
         try:
             rows = read_jsonl(path)
@@ -357,12 +565,18 @@ def read_lookup_corpus(spec: str) -> list[str]:
                     f"--rc-lookup-corpus: {path}:{lineno}: expected an SFT row "
                     '{"messages": [...]}'
                 )
+            said: list[str] = []
             for message in messages:
-                if isinstance(message, dict) and message.get("role") == "assistant":
-                    content = message.get("content")
-                    if isinstance(content, str) and content:
-                        answers.append(content)
-                        found += 1
+                if not isinstance(message, dict):
+                    continue
+                content = message.get("content")
+                if not isinstance(content, str):
+                    continue
+                if message.get("role") == "assistant" and content:
+                    examples.append(("\n".join(said), content))
+                    found += 1
+                if message.get("role") != "system":
+                    said.append(content)
         if not found:
             raise SettingsError(f"--rc-lookup-corpus: {path} holds no assistant answer")
-    return answers
+    return examples
