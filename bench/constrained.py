@@ -24,6 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._report import check_json_target, write_json
 from harness.backends.base import DecodingConfig
 from harness.backends.hf import load_hf_backend
 from harness.golden import load_golden
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--route-calls", type=int, default=6, help="route() calls per mode")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = parser.parse_args(argv)
+    check_json_target(args.json)
 
     from harness.runner import run_suite
 
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         out[f"route_p50_{mode}_s"] = round(statistics.median(latencies), 3)
         print(f"route() p50 {mode}: {out[f'route_p50_{mode}_s']} s", flush=True)
     if args.json is not None:
-        args.json.write_text(json.dumps(out, indent=2), encoding="utf-8")
+        write_json(args.json, out)
     return 0
 
 

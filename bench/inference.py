@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import multiprocessing
 import os
 import resource
@@ -45,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch
 
 from bench._paths import PATHS, seed_loop
+from bench._report import check_json_target, write_json
 from harness.backends._hf_lookup import read_lookup_examples
 from harness.backends._hf_speed import LINEAR_KERNELS
 from harness.backends.base import DTYPES, DecodingConfig, GenerationRequest
@@ -430,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    check_json_target(args.json)
     names = [p.strip() for p in args.paths.split(",") if p.strip()]
     if args.prefix_ablation and "backend-noprefix" not in names:
         names.append("backend-noprefix")
@@ -611,7 +612,7 @@ def main(argv: list[str] | None = None) -> int:
             "peak_rss_mib": peak_mib(),
             "seed_process_peak_rss_mib": seed_peak,
         }
-        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+        write_json(args.json, payload)
     return 0
 
 

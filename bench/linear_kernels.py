@@ -29,7 +29,6 @@ counts those all kernels agree on.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import statistics
 import sys
@@ -43,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch
 import torch.nn.functional as F
 
+from bench._report import check_json_target, write_json
 from bench.inference import (
     Progress,
     golden_requests,
@@ -249,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    check_json_target(args.json)
     cases = select_cases(args)
     if not cases:
         print(f"no {args.splits} cases in {args.golden}", file=sys.stderr)
@@ -301,8 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         print(", ".join(f"{k} {v:.0f}" for k, v in peaks.items()))
     use_kernel(backend, "packed")
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        write_json(args.json, report)
     return 0
 
 

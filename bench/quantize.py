@@ -22,7 +22,6 @@ bfloat16 with a float32 head: this script is how both decisions were measured.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -34,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 
+from bench._report import check_json_target, write_json
 from bench.inference import Progress, peak_mib
 from harness.backends.base import DecodingConfig, GenerationRequest
 from harness.backends.hf import HFBackend, load_hf_backend
@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"comma-separated, of {', '.join(VARIANTS)} (default int8)",
     )
     args = parser.parse_args(argv)
+    check_json_target(args.json)
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in names if v not in VARIANTS]
     if unknown or not names:
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": seconds,
             "peak_rss_mib": peak_mib(),
         }
-        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+        write_json(args.json, payload)
     return 0
 
 

@@ -45,7 +45,7 @@ def small_run(model: Path, limit: int) -> list[str]:
 
 def test_every_cpu_path_agrees_with_the_backend(tmp_path: Path) -> None:
     model = scripted(tmp_path)
-    out = tmp_path / "bench.json"
+    out = tmp_path / "reports" / "bench" / "bench.json"  # folders made as needed
     argv = [
         *small_run(model, 3), "--max-new-tokens", "12",
         "--paths", "seed,backend,backend-eos,generate,static,cb,offloaded",
@@ -81,6 +81,26 @@ def test_the_cases_are_cut_into_parts_in_order() -> None:
     assert parts(list(range(10)), 4) == [[0, 1, 2], [3, 4, 5], [6, 7], [8, 9]]
     assert parts([1, 2], 4) == [[1], [2]]  # never an empty part
     assert parts([1, 2, 3], 1) == parts([1, 2, 3], 0) == [[1, 2, 3]]
+
+
+@pytest.mark.parametrize(
+    "script", ["bench.inference", "bench.linear_kernels", "bench.quantize", "bench.constrained"]
+)
+def test_a_json_target_that_cannot_be_written_stops_the_run_before_it_starts(
+    script: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run of many minutes must not lose its numbers at the end to a bad ``--json``."""
+    import importlib
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    main = importlib.import_module(script).main
+    for target, reason in ((tmp_path, "is a folder"), (blocker / "x.json", "cannot make")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--checkpoint", "/nonexistent", "--json", str(target)])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert f"--json {target}" in err and reason in err, err
 
 
 def test_unknown_paths_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
