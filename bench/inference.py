@@ -197,11 +197,13 @@ def route_latencies(
     cases: list[tuple[Catalog, GoldenCase]],
     calls: int,
     kinds: Sequence[tuple[str, DecodingConfig, dict[str, Any]]],
-) -> dict[str, tuple[list[float], list[str], int]]:
+) -> dict[str, tuple[list[float], list[str], list[int]]]:
     """Per kind: seconds per single route() call over ``calls`` cases spread over the
-    selection, the raw outputs, and the forward passes they took. Each case runs every
+    selection, the raw outputs, and the forward passes each call took. Each case runs every
     kind in turn before the next case, so the machine's drift falls on all kinds alike."""
-    out: dict[str, tuple[list[float], list[str], int]] = {k: ([], [], 0) for k, _, _ in kinds}
+    out: dict[str, tuple[list[float], list[str], list[int]]] = {
+        k: ([], [], []) for k, _, _ in kinds
+    }
     progress = Progress("route", calls * len(kinds))
     for i in range(calls):
         catalog, case = cases[(i * max(1, len(cases) // calls)) % len(cases)]
@@ -221,7 +223,7 @@ def route_latencies(
             )
             latencies.append(time.perf_counter() - t0)
             raws.append(result.raw)
-            out[kind] = (latencies, raws, passes + backend.forward_passes - before)
+            passes.append(backend.forward_passes - before)
             progress(1)
     return out
 
@@ -569,7 +571,10 @@ def main(argv: list[str] | None = None) -> int:
         for kind, _, _ in kinds:
             lat, raws, passes = timed_calls[kind]
             summary: dict[str, Any] = _latency_summary(lat)
-            summary["forward_passes_per_call"] = passes / args.route_calls
+            summary["forward_passes_per_call"] = sum(passes) / args.route_calls
+            # per call, in order: the slow calls and the spread, not only the mean
+            summary["forward_passes_by_call"] = passes
+            summary["seconds_by_call"] = [round(t, 4) for t in lat]
             outputs[kind] = raws
             plain = kind.split("+")[0]
             if plain != kind and plain in outputs:  # lookup decoding must change no answer

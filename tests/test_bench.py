@@ -64,6 +64,10 @@ def test_every_cpu_path_agrees_with_the_backend(tmp_path: Path) -> None:
     if not torch.cuda.is_available():  # offloading moves a GPU's cache to the CPU
         assert "CUDA" in paths["offloaded"]["error"]
     assert report["route_latency"]["free"]["calls"] == 2
+    for summary in report["route_latency"].values():  # each call's passes and seconds
+        assert len(summary["forward_passes_by_call"]) == len(summary["seconds_by_call"]) == 2
+        assert all(n >= 1 for n in summary["forward_passes_by_call"])
+        assert sum(summary["forward_passes_by_call"]) / 2 == summary["forward_passes_per_call"]
     # route()'s smaller first tree, timed beside the same calls with the full tree
     assert report["lookup"]["route_tree_first"] == 8
     assert report["route_latency"]["constrained+first-tree-16"]["identical_to_constrained"] == 2
